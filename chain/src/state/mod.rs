@@ -13,7 +13,8 @@ use causeway_light_client::Namespace;
 pub mod snapshot;
 pub mod store;
 
-pub use store::{StateError, Store};
+pub use snapshot::{SnapshotHeader, SnapshotSummary};
+pub use store::{HeightMeta, NamespaceEntry, StateError, Store, StoreOptions, StoreView};
 
 /// Read access to state at one height.
 pub trait StateRead {

@@ -1,6 +1,41 @@
 //! RocksDB-backed store: one Jellyfish Merkle tree per namespace, the top-level root over namespace roots.
+//!
+//! **Owns**: the on-disk layout of state, atomic commits (one write batch, one fsync per height), proofs at any
+//! retained height and pruning. **Must never**: leave a half-applied height visible after a crash, or answer a
+//! read at a height it no longer retains.
+//!
+//! Layout (column families):
+//! - `nodes`: `ns ‖ borsh(NodeKey)` → borsh(Node) of the namespace's tree;
+//! - `values`: `ns ‖ key_hash ‖ version(BE)` → `0` (deleted) or `1 ‖ value`;
+//! - `preimages`: `ns ‖ key_hash` → the raw key (for snapshots and enumeration);
+//! - `heights`: `height(BE)` → [`HeightMeta`];
+//! - `stale`: `height(BE) ‖ cf tag ‖ key`: entries no height from `height` on needs, deleted by pruning;
+//! - `default`: the latest committed height, the hash algorithm and the oldest retained height.
+//!
+//! Each namespace tree has its own version counter, advanced only when the namespace is written; a height's
+//! metadata records every namespace's (root, version) so any retained height can be read and proven.
 
-use causeway_light_client::CodecError;
+use std::path::Path;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use causeway_light_client::proof::{self, StateProof};
+use causeway_light_client::{CodecError, Hash, HashAlg, Namespace};
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher, Version};
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+
+use super::{StateRead, WriteSet};
+
+const CF_NODES: &str = "nodes";
+const CF_VALUES: &str = "values";
+const CF_PREIMAGES: &str = "preimages";
+const CF_HEIGHTS: &str = "heights";
+const CF_STALE: &str = "stale";
+const KEY_LATEST: &[u8] = b"latest";
+const KEY_HASH_ALG: &[u8] = b"hash_alg";
+const KEY_OLDEST: &[u8] = b"oldest";
+const STALE_NODE: u8 = 0;
+const STALE_VALUE: u8 = 1;
 
 /// Why a state operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -8,7 +43,714 @@ pub enum StateError {
     /// A key or value breaks the size limits.
     #[error("state limit: {0}")]
     Limit(CodecError),
+    /// RocksDB failed.
+    #[error("database: {0}")]
+    Db(#[from] rocksdb::Error),
+    /// The Merkle tree library failed (usually a missing node: a corrupt or pruned database).
+    #[error("state tree: {0}")]
+    Tree(String),
+    /// Stored bytes do not decode.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// The store was created with another hash function.
+    #[error("store uses {stored:?} but {requested:?} was requested")]
+    HashAlgMismatch {
+        /// In the store.
+        stored: HashAlg,
+        /// Asked for.
+        requested: HashAlg,
+    },
+    /// Commits must be consecutive.
+    #[error("cannot commit height {got}: next height is {expected}")]
+    NotNextHeight {
+        /// The height that would be next.
+        expected: u64,
+        /// The height offered.
+        got: u64,
+    },
+    /// The height was never committed.
+    #[error("height {height} is not committed (latest: {latest:?})")]
+    UnknownHeight {
+        /// Asked for.
+        height: u64,
+        /// Latest committed.
+        latest: Option<u64>,
+    },
+    /// The height was pruned.
+    #[error("height {height} was pruned (oldest retained: {oldest})")]
+    Pruned {
+        /// Asked for.
+        height: u64,
+        /// Oldest still retained.
+        oldest: u64,
+    },
+    /// A snapshot is malformed or does not match what it claims.
+    #[error("snapshot: {0}")]
+    Snapshot(String),
+    /// File I/O failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
 }
 
-/// The persistent store.
-pub struct Store;
+/// How a store is opened.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// The chain's hash function (fixed at genesis; checked against the store).
+    pub hash_alg: HashAlg,
+    /// Keep this many most recent heights (at least 1); `None` keeps everything (archive).
+    pub retention: Option<u64>,
+    /// fsync each commit (one fsync per height). Off only for benchmarks and tests that say so.
+    pub sync: bool,
+}
+
+impl StoreOptions {
+    /// Archive node defaults: keep every height, fsync every commit.
+    pub fn archive(hash_alg: HashAlg) -> Self {
+        StoreOptions { hash_alg, retention: None, sync: true }
+    }
+}
+
+/// One namespace's tree at a height.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct NamespaceEntry {
+    /// The namespace.
+    pub namespace: Namespace,
+    /// Its tree's root.
+    pub root: Hash,
+    /// Its tree's version at this height.
+    pub version: u64,
+}
+
+/// What a height committed: the state root and every namespace tree's position.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct HeightMeta {
+    /// The height.
+    pub height: u64,
+    /// The state root (top-level Merkle root over non-empty namespaces).
+    pub state_root: Hash,
+    /// Every namespace ever written, sorted by name (empty ones included, so their versions continue).
+    pub namespaces: Vec<NamespaceEntry>,
+}
+
+impl HeightMeta {
+    /// The sorted (namespace, root) pairs the state root commits to: non-empty namespaces only.
+    pub fn committed_namespaces(&self) -> Vec<(Namespace, Hash)> {
+        let empty = proof::empty_namespace_root();
+        self.namespaces.iter().filter(|e| e.root != empty).map(|e| (e.namespace.clone(), e.root)).collect()
+    }
+
+    fn entry(&self, namespace: &Namespace) -> Option<&NamespaceEntry> {
+        self.namespaces.binary_search_by(|e| e.namespace.cmp(namespace)).ok().map(|i| &self.namespaces[i])
+    }
+}
+
+pub(crate) fn ns_prefix(namespace: &Namespace) -> Vec<u8> {
+    let s = namespace.as_str().as_bytes();
+    let mut p = Vec::with_capacity(1 + s.len() + 40);
+    // Namespaces are at most 64 bytes, so one length byte is enough and keeps prefixes prefix-free.
+    p.push(s.len() as u8);
+    p.extend_from_slice(s);
+    p
+}
+
+pub(crate) fn node_db_key(prefix: &[u8], node_key: &NodeKey) -> Result<Vec<u8>, StateError> {
+    let mut k = prefix.to_vec();
+    node_key.serialize(&mut k).map_err(|e| StateError::Corrupt(format!("node key: {e}")))?;
+    Ok(k)
+}
+
+pub(crate) fn value_db_key(prefix: &[u8], key_hash: &KeyHash, version: Version) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 40);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&key_hash.0);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+pub(crate) fn encode_value(value: Option<&[u8]>) -> Vec<u8> {
+    match value {
+        None => vec![0],
+        Some(v) => {
+            let mut out = Vec::with_capacity(v.len() + 1);
+            out.push(1);
+            out.extend_from_slice(v);
+            out
+        }
+    }
+}
+
+pub(crate) fn decode_value(raw: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+    match raw.split_first() {
+        Some((0, [])) => Ok(None),
+        Some((1, v)) => Ok(Some(v.to_vec())),
+        _ => Err(StateError::Corrupt("value entry has an unknown tag".into())),
+    }
+}
+
+fn alg_tag(alg: HashAlg) -> u8 {
+    match alg {
+        HashAlg::Sha256 => 0,
+        HashAlg::Sm3 => 1,
+    }
+}
+
+fn alg_from_tag(tag: &[u8]) -> Result<HashAlg, StateError> {
+    match tag {
+        [0] => Ok(HashAlg::Sha256),
+        [1] => Ok(HashAlg::Sm3),
+        _ => Err(StateError::Corrupt("unknown hash algorithm tag".into())),
+    }
+}
+
+fn u64_from(raw: &[u8], what: &str) -> Result<u64, StateError> {
+    let bytes: [u8; 8] = raw.try_into().map_err(|_| StateError::Corrupt(format!("{what} is not 8 bytes")))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+fn tree_err(e: impl std::fmt::Display) -> StateError {
+    StateError::Tree(e.to_string())
+}
+
+/// Reads one namespace's tree out of RocksDB for `jmt`.
+pub(crate) struct NamespaceReader<'a> {
+    db: &'a DB,
+    prefix: Vec<u8>,
+}
+
+impl<'a> NamespaceReader<'a> {
+    pub(crate) fn new(db: &'a DB, namespace: &Namespace) -> Self {
+        NamespaceReader { db, prefix: ns_prefix(namespace) }
+    }
+
+    fn cf(&self, name: &str) -> anyhow::Result<&ColumnFamily> {
+        self.db.cf_handle(name).ok_or_else(|| anyhow::anyhow!("column family {name} missing"))
+    }
+}
+
+impl TreeReader for NamespaceReader<'_> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let key = node_db_key(&self.prefix, node_key)?;
+        match self.db.get_pinned_cf(self.cf(CF_NODES)?, key)? {
+            None => Ok(None),
+            Some(raw) => Ok(Some(Node::try_from_slice(&raw)?)),
+        }
+    }
+
+    fn get_value_option(&self, max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        let seek = value_db_key(&self.prefix, &key_hash, max_version);
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_VALUES)?);
+        it.seek_for_prev(&seek);
+        it.status()?;
+        match (it.key(), it.value()) {
+            (Some(k), Some(v)) if k.len() == seek.len() && k[..seek.len() - 8] == seek[..seek.len() - 8] => {
+                Ok(decode_value(v)?)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        // Only jmt's restore and overwrite paths call this; this store restores snapshots by replaying values.
+        anyhow::bail!("get_rightmost_leaf is not supported by the Causeway store")
+    }
+}
+
+/// The persistent, versioned, authenticated store.
+pub struct Store {
+    db: DB,
+    options: StoreOptions,
+    latest: Option<HeightMeta>,
+    oldest: u64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("latest", &self.latest_height()).field("oldest", &self.oldest).finish()
+    }
+}
+
+impl Store {
+    /// Open (or create) a store at `path`.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StateError> {
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        db_opts.set_max_background_jobs(2);
+        let cfs = [CF_NODES, CF_VALUES, CF_PREIMAGES, CF_HEIGHTS, CF_STALE]
+            .into_iter()
+            .map(|n| ColumnFamilyDescriptor::new(n, db_opts.clone()));
+        let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
+        match db.get(KEY_HASH_ALG)? {
+            Some(tag) => {
+                let stored = alg_from_tag(&tag)?;
+                if stored != options.hash_alg {
+                    return Err(StateError::HashAlgMismatch { stored, requested: options.hash_alg });
+                }
+            }
+            None => db.put(KEY_HASH_ALG, [alg_tag(options.hash_alg)])?,
+        }
+        let oldest = match db.get(KEY_OLDEST)? {
+            Some(raw) => u64_from(&raw, "oldest height")?,
+            None => 0,
+        };
+        let mut store = Store { db, options, latest: None, oldest };
+        if let Some(raw) = store.db.get(KEY_LATEST)? {
+            let height = u64_from(&raw, "latest height")?;
+            store.latest = Some(store.load_meta(height)?);
+        }
+        Ok(store)
+    }
+
+    /// The chain's hash function.
+    pub fn hash_alg(&self) -> HashAlg {
+        self.options.hash_alg
+    }
+
+    /// The latest committed height, if any.
+    pub fn latest_height(&self) -> Option<u64> {
+        self.latest.as_ref().map(|m| m.height)
+    }
+
+    /// The oldest height still readable and provable.
+    pub fn oldest_retained(&self) -> u64 {
+        self.oldest
+    }
+
+    /// The state root at the latest height (the empty-state root before the first commit).
+    pub fn latest_root(&self) -> Hash {
+        match &self.latest {
+            Some(m) => m.state_root,
+            None => proof::state_root(self.options.hash_alg, &[]),
+        }
+    }
+
+    /// The state root committed at `height`.
+    pub fn root_at(&self, height: u64) -> Result<Hash, StateError> {
+        Ok(self.meta(height)?.state_root)
+    }
+
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> Result<&ColumnFamily, StateError> {
+        self.db.cf_handle(name).ok_or_else(|| StateError::Corrupt(format!("column family {name} missing")))
+    }
+
+    fn load_meta(&self, height: u64) -> Result<HeightMeta, StateError> {
+        let raw = self
+            .db
+            .get_cf(self.cf(CF_HEIGHTS)?, height.to_be_bytes())?
+            .ok_or(StateError::UnknownHeight { height, latest: self.latest_height() })?;
+        HeightMeta::try_from_slice(&raw).map_err(|e| StateError::Corrupt(format!("height {height} metadata: {e}")))
+    }
+
+    /// Metadata of a committed, retained height.
+    pub fn meta(&self, height: u64) -> Result<HeightMeta, StateError> {
+        let latest = self.latest_height();
+        match latest {
+            Some(l) if height <= l => {}
+            _ => return Err(StateError::UnknownHeight { height, latest }),
+        }
+        if height < self.oldest {
+            return Err(StateError::Pruned { height, oldest: self.oldest });
+        }
+        match &self.latest {
+            Some(m) if m.height == height => Ok(m.clone()),
+            _ => self.load_meta(height),
+        }
+    }
+
+    /// A read view of the state at a retained height.
+    pub fn view(&self, height: u64) -> Result<StoreView<'_>, StateError> {
+        let meta = self.meta(height)?;
+        Ok(StoreView { store: self, meta })
+    }
+
+    /// A read view of the latest state (empty before the first commit).
+    pub fn latest_view(&self) -> StoreView<'_> {
+        let meta = self.latest.clone().unwrap_or(HeightMeta {
+            height: 0,
+            state_root: self.latest_root(),
+            namespaces: vec![],
+        });
+        StoreView { store: self, meta }
+    }
+
+    /// The value under `(namespace, key)` at `height` and a proof of it (or of its absence) against that
+    /// height's state root.
+    pub fn prove(&self, height: u64, namespace: &Namespace, key: &[u8]) -> Result<(Option<Vec<u8>>, StateProof), StateError> {
+        proof::check_sizes(key, None).map_err(StateError::Limit)?;
+        let meta = self.meta(height)?;
+        let alg = self.options.hash_alg;
+        let listed = meta.committed_namespaces();
+        let index = match listed.binary_search_by(|(ns, _)| ns.cmp(namespace)) {
+            Ok(i) => i,
+            Err(_) => {
+                let p = proof::prove_namespace_absent(alg, &listed, namespace)
+                    .ok_or_else(|| StateError::Corrupt("namespace both present and absent".into()))?;
+                return Ok((None, p));
+            }
+        };
+        let entry = meta.entry(namespace).ok_or_else(|| StateError::Corrupt("listed namespace without entry".into()))?;
+        let reader = NamespaceReader::new(&self.db, namespace);
+        let kh = proof::key_hash(alg, key);
+        let (value, key_proof) = match alg {
+            HashAlg::Sha256 => prove_key::<sha2::Sha256>(&reader, kh, entry.version)?,
+            HashAlg::Sm3 => prove_key::<sm3::Sm3>(&reader, kh, entry.version)?,
+        };
+        let siblings = proof::prove_top(alg, &listed, &[index]);
+        let p = StateProof::InNamespace {
+            ns_root: entry.root,
+            index: index as u32,
+            count: listed.len() as u32,
+            siblings,
+            key_proof,
+        };
+        Ok((value, p))
+    }
+
+    /// Apply one height's writes atomically and return the new state root. `height` must be the next height
+    /// (any height for the first commit of an empty store: genesis or a snapshot base).
+    pub fn commit(&mut self, height: u64, writes: &WriteSet) -> Result<Hash, StateError> {
+        if let Some(latest) = self.latest_height() {
+            let expected = latest.checked_add(1).ok_or(StateError::NotNextHeight { expected: latest, got: height })?;
+            if height != expected {
+                return Err(StateError::NotNextHeight { expected, got: height });
+            }
+        }
+        let alg = self.options.hash_alg;
+        let mut batch = WriteBatch::default();
+        let mut namespaces = self.latest.as_ref().map(|m| m.namespaces.clone()).unwrap_or_default();
+        for (namespace, changes) in writes.namespaces() {
+            let position = namespaces.binary_search_by(|e| e.namespace.cmp(namespace));
+            let version = match position {
+                Ok(i) => namespaces[i].version + 1,
+                Err(_) => 0,
+            };
+            let prefix = ns_prefix(namespace);
+            let mut set = Vec::with_capacity(changes.len());
+            for (key, value) in changes {
+                let kh = proof::key_hash(alg, key);
+                if value.is_some() {
+                    let mut pk = prefix.clone();
+                    pk.extend_from_slice(&kh.0);
+                    batch.put_cf(self.cf(CF_PREIMAGES)?, pk, key);
+                }
+                if self.options.retention.is_some() && version > 0 {
+                    self.mark_previous_value_stale(&mut batch, &prefix, &kh, version, height)?;
+                }
+                set.push((kh, value.clone()));
+            }
+            let reader = NamespaceReader::new(&self.db, namespace);
+            let (root, update) = match alg {
+                HashAlg::Sha256 => JellyfishMerkleTree::<_, sha2::Sha256>::new(&reader).put_value_set(set, version),
+                HashAlg::Sm3 => JellyfishMerkleTree::<_, sm3::Sm3>::new(&reader).put_value_set(set, version),
+            }
+            .map_err(tree_err)?;
+            for (node_key, node) in update.node_batch.nodes() {
+                let raw = borsh::to_vec(node).map_err(|e| StateError::Corrupt(format!("node: {e}")))?;
+                batch.put_cf(self.cf(CF_NODES)?, node_db_key(&prefix, node_key)?, raw);
+            }
+            for ((v, kh), value) in update.node_batch.values() {
+                batch.put_cf(self.cf(CF_VALUES)?, value_db_key(&prefix, kh, *v), encode_value(value.as_deref()));
+            }
+            if self.options.retention.is_some() {
+                for stale in &update.stale_node_index_batch {
+                    let mut k = height.to_be_bytes().to_vec();
+                    k.push(STALE_NODE);
+                    k.extend_from_slice(&node_db_key(&prefix, &stale.node_key)?);
+                    batch.put_cf(self.cf(CF_STALE)?, k, []);
+                }
+            }
+            let entry = NamespaceEntry { namespace: namespace.clone(), root: Hash(root.0), version };
+            match position {
+                Ok(i) => namespaces[i] = entry,
+                Err(i) => namespaces.insert(i, entry),
+            }
+        }
+        let mut meta = HeightMeta { height, state_root: Hash([0; 32]), namespaces };
+        meta.state_root = proof::state_root(alg, &meta.committed_namespaces());
+        let raw = borsh::to_vec(&meta).map_err(|e| StateError::Corrupt(format!("metadata: {e}")))?;
+        batch.put_cf(self.cf(CF_HEIGHTS)?, height.to_be_bytes(), raw);
+        batch.put(KEY_LATEST, height.to_be_bytes());
+        let oldest = self.prune_into(&mut batch, height)?;
+        let mut wo = WriteOptions::default();
+        wo.set_sync(self.options.sync);
+        self.db.write_opt(batch, &wo)?;
+        let root = meta.state_root;
+        self.latest = Some(meta);
+        self.oldest = oldest;
+        Ok(root)
+    }
+
+    fn mark_previous_value_stale(
+        &self,
+        batch: &mut WriteBatch,
+        prefix: &[u8],
+        kh: &KeyHash,
+        version: u64,
+        height: u64,
+    ) -> Result<(), StateError> {
+        let seek = value_db_key(prefix, kh, version - 1);
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_VALUES)?);
+        it.seek_for_prev(&seek);
+        it.status()?;
+        if let Some(k) = it.key() {
+            if k.len() == seek.len() && k[..seek.len() - 8] == seek[..seek.len() - 8] {
+                let mut s = height.to_be_bytes().to_vec();
+                s.push(STALE_VALUE);
+                s.extend_from_slice(k);
+                batch.put_cf(self.cf(CF_STALE)?, s, []);
+            }
+        }
+        Ok(())
+    }
+
+    /// With a retention window of `r`, committing `height` keeps heights `height-r+1..=height`: everything that
+    /// became stale at or before the new oldest height is no longer needed by any retained height.
+    fn prune_into(&self, batch: &mut WriteBatch, height: u64) -> Result<u64, StateError> {
+        let Some(retention) = self.options.retention else { return Ok(self.oldest) };
+        let new_oldest = height.saturating_sub(retention.max(1) - 1).max(self.oldest);
+        if new_oldest == self.oldest {
+            return Ok(self.oldest);
+        }
+        let stale = self.cf(CF_STALE)?;
+        let end = new_oldest.saturating_add(1).to_be_bytes();
+        for item in self.db.iterator_cf(stale, IteratorMode::From(&[], Direction::Forward)) {
+            let (k, _) = item?;
+            if k.len() < 9 || k[..8] >= end[..] {
+                break;
+            }
+            let target = if k[8] == STALE_NODE { CF_NODES } else { CF_VALUES };
+            batch.delete_cf(self.cf(target)?, &k[9..]);
+            batch.delete_cf(stale, &k);
+        }
+        for h in self.oldest..new_oldest {
+            batch.delete_cf(self.cf(CF_HEIGHTS)?, h.to_be_bytes());
+        }
+        batch.put(KEY_OLDEST, new_oldest.to_be_bytes());
+        Ok(new_oldest)
+    }
+
+    /// Adopt a fully written snapshot as the state at `meta.height` (used by import).
+    pub(crate) fn adopt(&mut self, meta: HeightMeta) -> Result<(), StateError> {
+        let raw = borsh::to_vec(&meta).map_err(|e| StateError::Corrupt(format!("metadata: {e}")))?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_HEIGHTS)?, meta.height.to_be_bytes(), raw);
+        batch.put(KEY_LATEST, meta.height.to_be_bytes());
+        batch.put(KEY_OLDEST, meta.height.to_be_bytes());
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo)?;
+        self.oldest = meta.height;
+        self.latest = Some(meta);
+        Ok(())
+    }
+}
+
+fn prove_key<H: SimpleHasher>(
+    reader: &NamespaceReader<'_>,
+    kh: KeyHash,
+    version: u64,
+) -> Result<(Option<Vec<u8>>, Vec<u8>), StateError> {
+    let (value, smp) = JellyfishMerkleTree::<_, H>::new(reader).get_with_proof(kh, version).map_err(tree_err)?;
+    let bytes = borsh::to_vec(&smp).map_err(|e| StateError::Corrupt(format!("proof: {e}")))?;
+    Ok((value, bytes))
+}
+
+/// The state at one height, readable by execution.
+pub struct StoreView<'a> {
+    store: &'a Store,
+    meta: HeightMeta,
+}
+
+impl StoreView<'_> {
+    /// The height this view reads.
+    pub fn height(&self) -> u64 {
+        self.meta.height
+    }
+
+    /// The state root at this height.
+    pub fn state_root(&self) -> Hash {
+        self.meta.state_root
+    }
+}
+
+impl StateRead for StoreView<'_> {
+    fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        let Some(entry) = self.meta.entry(namespace) else { return Ok(None) };
+        let reader = NamespaceReader::new(&self.store.db, namespace);
+        reader.get_value_option(entry.version, proof::key_hash(self.store.options.hash_alg, key)).map_err(tree_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use causeway_light_client::proof::verify;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn ns(s: &str) -> Namespace {
+        Namespace::new(s).expect("valid namespace")
+    }
+
+    fn opts(alg: HashAlg, retention: Option<u64>) -> StoreOptions {
+        StoreOptions { hash_alg: alg, retention, sync: false }
+    }
+
+    type Model = BTreeMap<(String, Vec<u8>), Vec<u8>>;
+
+    fn write_set(changes: &[(u8, u8, Option<u8>)]) -> WriteSet {
+        let mut ws = WriteSet::new();
+        for (n, k, v) in changes {
+            let value = v.map(|v| vec![v; 1 + (v as usize % 7)]);
+            ws.put(ns(&format!("ns{}", n % 3)), vec![*k], value).expect("small write");
+        }
+        ws
+    }
+
+    fn apply(model: &mut Model, ws: &WriteSet) {
+        for (n, changes) in ws.namespaces() {
+            for (k, v) in changes {
+                match v {
+                    Some(v) => model.insert((n.to_string(), k.clone()), v.clone()),
+                    None => model.remove(&(n.to_string(), k.clone())),
+                };
+            }
+        }
+    }
+
+    fn check_all_proofs(store: &Store, heights: &[(u64, Model)]) {
+        let alg = store.hash_alg();
+        for (h, model) in heights {
+            let root = store.root_at(*h).expect("retained");
+            for n in 0..4u8 {
+                let namespace = ns(&format!("ns{n}"));
+                for k in 0..16u8 {
+                    let expected = model.get(&(namespace.to_string(), vec![k]));
+                    let (value, p) = store.prove(*h, &namespace, &[k]).expect("prove");
+                    assert_eq!(value.as_ref(), expected, "value at height {h} ns{n} key {k}");
+                    verify(alg, &root, &namespace, &[k], value.as_deref(), &p).expect("proof verifies");
+                    // A tampered value (or a claimed value where there is none) must fail.
+                    let mut forged = value.clone().unwrap_or_default();
+                    forged.push(0xff);
+                    assert!(verify(alg, &root, &namespace, &[k], Some(&forged), &p).is_err());
+                    if value.is_some() {
+                        assert!(verify(alg, &root, &namespace, &[k], None, &p).is_err());
+                    }
+                    // Against any other root the proof fails.
+                    for (other, _) in heights {
+                        let other_root = store.root_at(*other).expect("retained");
+                        if other_root != root {
+                            assert!(verify(alg, &other_root, &namespace, &[k], value.as_deref(), &p).is_err());
+                        }
+                    }
+                }
+            }
+            assert_eq!(store.view(*h).expect("view").get(&ns("ns0"), &[1]).expect("read").as_ref(), model.get(&("ns0".into(), vec![1])));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+        #[test]
+        fn proofs_hold_for_random_updates_across_versions(
+            blocks in prop::collection::vec(prop::collection::vec((0u8..3, 0u8..16, prop::option::of(any::<u8>())), 1..20), 1..5),
+            sm3 in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let alg = if sm3 { HashAlg::Sm3 } else { HashAlg::Sha256 };
+            let mut store = Store::open(dir.path(), opts(alg, None)).expect("open");
+            let mut model = Model::new();
+            let mut heights = Vec::new();
+            for (i, changes) in blocks.iter().enumerate() {
+                let ws = write_set(changes);
+                let root = store.commit(i as u64 + 1, &ws).expect("commit");
+                apply(&mut model, &ws);
+                prop_assert_eq!(root, store.root_at(i as u64 + 1).expect("root"));
+                heights.push((i as u64 + 1, model.clone()));
+            }
+            check_all_proofs(&store, &heights);
+        }
+    }
+
+    #[test]
+    fn reopen_restores_latest_height_and_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = {
+            let mut store = Store::open(dir.path(), opts(HashAlg::Sha256, None)).expect("open");
+            store.commit(1, &write_set(&[(0, 1, Some(1)), (1, 2, Some(2))])).expect("commit");
+            store.commit(2, &write_set(&[(0, 1, None)])).expect("commit")
+        };
+        let store = Store::open(dir.path(), opts(HashAlg::Sha256, None)).expect("reopen");
+        assert_eq!(store.latest_height(), Some(2));
+        assert_eq!(store.latest_root(), root);
+        assert!(matches!(Store::open(dir.path(), opts(HashAlg::Sm3, None)), Err(StateError::HashAlgMismatch { .. })));
+    }
+
+    #[test]
+    fn commits_must_be_consecutive_and_reads_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path(), opts(HashAlg::Sha256, None)).expect("open");
+        store.commit(5, &write_set(&[(0, 1, Some(1))])).expect("first commit at any height");
+        assert!(matches!(store.commit(7, &WriteSet::new()), Err(StateError::NotNextHeight { expected: 6, got: 7 })));
+        assert!(matches!(store.root_at(6), Err(StateError::UnknownHeight { .. })));
+        assert!(matches!(store.prove(9, &ns("ns0"), b"k"), Err(StateError::UnknownHeight { .. })));
+        assert!(matches!(store.prove(5, &ns("ns0"), b""), Err(StateError::Limit(_))));
+        let empty_root = store.commit(6, &WriteSet::new()).expect("empty block");
+        assert_eq!(empty_root, store.root_at(5).expect("root"));
+    }
+
+    #[test]
+    fn emptied_namespace_leaves_the_top_level_tree() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path(), opts(HashAlg::Sha256, None)).expect("open");
+        let before = store.commit(1, &write_set(&[(0, 1, Some(1))])).expect("commit");
+        let with_ns1 = store.commit(2, &write_set(&[(1, 1, Some(1))])).expect("commit");
+        assert_ne!(before, with_ns1);
+        let after = store.commit(3, &write_set(&[(1, 1, None)])).expect("commit");
+        assert_eq!(before, after, "deleting every key of a namespace restores the previous root");
+        let (v, p) = store.prove(3, &ns("ns1"), &[1]).expect("prove");
+        assert!(v.is_none());
+        assert!(matches!(p, StateProof::NoNamespace { .. }));
+        store.commit(4, &write_set(&[(1, 2, Some(3))])).expect("namespace comes back");
+        check_all_proofs(&store, &[(4, [(("ns0".to_string(), vec![1]), vec![1; 2]), (("ns1".to_string(), vec![2]), vec![3; 4])].into())]);
+    }
+
+    #[test]
+    fn pruning_keeps_the_window_and_frees_old_heights() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path(), opts(HashAlg::Sha256, Some(3))).expect("open");
+        let mut model = Model::new();
+        let mut heights = Vec::new();
+        for h in 1..=10u64 {
+            // Overwrite the same keys every height so old versions become stale.
+            let ws = write_set(&[(0, 1, Some(h as u8)), (0, 2, Some(h as u8 + 1)), (1, (h % 4) as u8, if h % 3 == 0 { None } else { Some(7) })]);
+            store.commit(h, &ws).expect("commit");
+            apply(&mut model, &ws);
+            heights.push((h, model.clone()));
+        }
+        assert_eq!(store.oldest_retained(), 8);
+        assert!(matches!(store.prove(7, &ns("ns0"), &[1]), Err(StateError::Pruned { height: 7, oldest: 8 })));
+        check_all_proofs(&store, &heights[7..]);
+        let nodes = store.cf(CF_NODES).expect("cf");
+        let node_count = store.db.iterator_cf(nodes, IteratorMode::Start).count();
+        drop(store);
+        // The same history without pruning keeps strictly more tree nodes.
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        let mut archive = Store::open(dir2.path(), opts(HashAlg::Sha256, None)).expect("open");
+        for h in 1..=10u64 {
+            let ws = write_set(&[(0, 1, Some(h as u8)), (0, 2, Some(h as u8 + 1)), (1, (h % 4) as u8, if h % 3 == 0 { None } else { Some(7) })]);
+            archive.commit(h, &ws).expect("commit");
+        }
+        let archived = archive.db.iterator_cf(archive.cf(CF_NODES).expect("cf"), IteratorMode::Start).count();
+        assert!(node_count < archived, "pruned {node_count} vs archive {archived}");
+        let reopened = Store::open(dir.path(), opts(HashAlg::Sha256, Some(3))).expect("reopen");
+        assert_eq!(reopened.oldest_retained(), 8);
+    }
+}

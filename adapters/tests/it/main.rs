@@ -1,0 +1,8 @@
+//! Adapter tests over the recorded fixtures in `../shared/fixtures` (skipped with a message when the folder is
+//! absent, unless `CI=true`), plus generated Besu chains that are then corrupted.
+
+mod besu;
+mod eth_proofs;
+mod fixtures;
+mod ics23_fixtures;
+mod tendermint_fixtures;

@@ -1,0 +1,855 @@
+//! The consensus core: a pure, deterministic state machine around Malachite's Tendermint driver.
+//!
+//! **Owns**: checking every incoming message (height window, round bound, validator membership, designated
+//! proposer, signature through the light client's crypto, block structure), asking the application to validate
+//! proposed blocks (a proposal is never fed as valid without the application's verdict), signing our own
+//! proposals and votes (never two different ones for one height/round/kind), the WAL entries that make a restart
+//! safe, timers, and the commit certificate of every decision.
+//!
+//! **Must never**: perform I/O, read a clock, spawn or panic on input. Inputs come in through
+//! [`Consensus::start_height`] and [`Consensus::handle`]; everything to do comes out as a list of [`Effect`]s
+//! that the shell performs in order.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use causeway_light_client::{
+    Address, Block, ChainId, CommitCertificate, Hash, HashAlg, SecretKey, SignKind, Time, ValidatorSet,
+};
+
+use super::malachite::{Feed, RoundTimeouts, Step, TendermintDriver};
+use super::types::{
+    certificate_from_precommits, last_commit_hash, proposer_address, verify_commit, CertificateError, ConsensusMsg,
+    Proposal, SignedProposal, SignedVote, TimeoutKind, Vote, VoteKind,
+};
+use super::wal::WalEntry;
+
+/// Static settings of the core.
+#[derive(Clone, Debug)]
+pub struct ConsensusConfig {
+    /// The chain (bound into every signature).
+    pub chain_id: ChainId,
+    /// The chain's hash (header hashes are value ids).
+    pub hash_alg: HashAlg,
+    /// Timer durations.
+    pub timeouts: RoundTimeouts,
+    /// Messages for rounds above this are refused (bounds memory and keeps round arithmetic far from overflow).
+    pub max_round: u32,
+    /// How many messages for the next height are kept until this node gets there.
+    pub max_buffered: usize,
+}
+
+impl ConsensusConfig {
+    /// Defaults for `chain_id`: SHA-256, default timeouts, rounds up to 10 000, 10 000 buffered messages.
+    pub fn new(chain_id: ChainId) -> Self {
+        ConsensusConfig {
+            chain_id,
+            hash_alg: HashAlg::Sha256,
+            timeouts: RoundTimeouts::default(),
+            max_round: 10_000,
+            max_buffered: 10_000,
+        }
+    }
+}
+
+/// What a height builds on: the previous block's id and time, the certificate that decided it, and the set that
+/// signed it (to check the `last_commit` every proposal carries).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parent {
+    /// Header hash of the previous block.
+    pub block_id: Hash,
+    /// Its time (a new block's time must be later).
+    pub time: Time,
+    /// A certificate that decided it.
+    pub commit: CommitCertificate,
+    /// The validator set of the previous height.
+    pub validators: ValidatorSet,
+}
+
+/// An input to the core.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A message from the network (decoded with [`causeway_light_client::Canonical::decode`]).
+    Message(ConsensusMsg),
+    /// A timer scheduled with [`Effect::ScheduleTimeout`] elapsed.
+    TimeoutElapsed {
+        /// Height of the timer.
+        height: u64,
+        /// Round of the timer.
+        round: u32,
+        /// Which timer.
+        kind: TimeoutKind,
+    },
+    /// The application built the block requested with [`Effect::RequestValue`].
+    ValueReady {
+        /// Height asked for.
+        height: u64,
+        /// Round asked for.
+        round: u32,
+        /// The block.
+        block: Block,
+    },
+    /// The application's verdict on a block sent with [`Effect::RequestValidation`].
+    Verdict {
+        /// Height of the block.
+        height: u64,
+        /// Its header hash.
+        block_id: Hash,
+        /// Whether executing its checks succeeded.
+        valid: bool,
+    },
+    /// Block sync delivered a block of the current height with its certificate.
+    Synced {
+        /// The block.
+        block: Block,
+        /// A certificate for it.
+        certificate: CommitCertificate,
+    },
+}
+
+/// Something the shell must do, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Append to the WAL ([`WalEntry::StartHeight`] truncates it first). Buffered; see [`Effect::FlushWal`].
+    Wal(WalEntry),
+    /// Make every appended WAL entry durable (fsync) before performing the next effect.
+    FlushWal,
+    /// Send to every peer.
+    Broadcast(ConsensusMsg),
+    /// Start a timer; when it elapses, feed [`Input::TimeoutElapsed`].
+    ScheduleTimeout {
+        /// Height.
+        height: u64,
+        /// Round.
+        round: u32,
+        /// Which timer.
+        kind: TimeoutKind,
+        /// After how long.
+        duration: Duration,
+    },
+    /// We propose in this round: build a block and feed [`Input::ValueReady`].
+    RequestValue {
+        /// Height.
+        height: u64,
+        /// Round.
+        round: u32,
+        /// Our address (the header's proposer).
+        proposer: Address,
+        /// The header's `parent_hash` (zero at height 1).
+        parent_hash: Hash,
+        /// The block's `last_commit` (none at height 1).
+        last_commit: Option<CommitCertificate>,
+        /// The header's time must be later than this (the parent's time).
+        after: Time,
+        /// How long the proposer has before others give up on its proposal.
+        deadline: Duration,
+    },
+    /// Execute the checks of this proposed block and feed [`Input::Verdict`].
+    RequestValidation {
+        /// Height.
+        height: u64,
+        /// Header hash.
+        block_id: Hash,
+        /// The block.
+        block: Block,
+    },
+    /// A block is decided. Store it durably with its certificate, then call [`Consensus::start_height`] for the
+    /// next height.
+    Decided {
+        /// The block.
+        block: Block,
+        /// More than 2/3 of the power precommitted it.
+        certificate: CommitCertificate,
+    },
+    /// A validator is at a later height than us: ask it (block sync) for the blocks we miss.
+    PeerAhead {
+        /// The validator.
+        peer: Address,
+        /// Its height.
+        height: u64,
+    },
+    /// A validator signed two different messages for one slot: evidence for governance.
+    Equivocation {
+        /// The first message.
+        first: ConsensusMsg,
+        /// The conflicting one.
+        second: ConsensusMsg,
+    },
+    /// The state machine asked for a signature that would conflict with one we already gave (possible only
+    /// with a damaged WAL or a bug). Nothing was signed.
+    DoubleSignPrevented {
+        /// Height.
+        height: u64,
+        /// Round.
+        round: u32,
+        /// "proposal", "prevote" or "precommit".
+        what: &'static str,
+    },
+}
+
+/// Why an input was refused. Refused inputs change nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsensusError {
+    /// [`Consensus::start_height`] was not called yet.
+    #[error("consensus has not started a height")]
+    NotStarted,
+    /// The message is for a height already decided here.
+    #[error("message for past height {got} (now at {current})")]
+    StaleHeight {
+        /// Its height.
+        got: u64,
+        /// Ours.
+        current: u64,
+    },
+    /// The message is for a height more than one ahead.
+    #[error("message for far-future height {got} (now at {current})")]
+    FarFutureHeight {
+        /// Its height.
+        got: u64,
+        /// Ours.
+        current: u64,
+        /// Who signed it (unverified).
+        signer: Address,
+    },
+    /// The buffer for next-height messages is full.
+    #[error("buffer for next-height messages is full")]
+    BufferFull,
+    /// The round is beyond [`ConsensusConfig::max_round`].
+    #[error("round {round} above the limit {max}")]
+    RoundTooHigh {
+        /// Its round.
+        round: u32,
+        /// The limit.
+        max: u32,
+    },
+    /// The signer is not in the validator set of the height.
+    #[error("{0} is not a validator at this height")]
+    NotAValidator(Address),
+    /// The proposal does not come from the round's proposer.
+    #[error("proposal from {got}, but the proposer of the round is {expected}")]
+    WrongProposer {
+        /// The designated proposer.
+        expected: Address,
+        /// The signer.
+        got: Address,
+    },
+    /// The signature does not verify.
+    #[error("bad signature from {0}")]
+    BadSignature(Address),
+    /// The message breaks a structural rule.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// A block from sync or from our application does not fit the height.
+    #[error("block refused: {0}")]
+    InvalidBlock(String),
+    /// A synced certificate does not prove the block.
+    #[error("certificate refused: {0}")]
+    Certificate(#[from] CertificateError),
+    /// The Tendermint driver refused the input.
+    #[error("state machine: {0}")]
+    Driver(String),
+}
+
+/// Result alias of this module.
+pub type Result<T> = std::result::Result<T, ConsensusError>;
+
+/// An input queued for the driver (owned form of [`Feed`]).
+enum Pending {
+    NewRound(u32),
+    ProposeValue { round: u32, block: Arc<Block>, block_id: Hash },
+    Proposal { signed: SignedProposal, block: Arc<Block>, block_id: Hash, valid: bool },
+    Vote(SignedVote),
+    Timeout { kind: TimeoutKind, round: u32 },
+}
+
+/// Everything about the height in progress.
+struct HeightState {
+    height: u64,
+    validators: ValidatorSet,
+    validators_hash: Hash,
+    parent: Option<Parent>,
+    driver: TendermintDriver,
+    /// What we signed, by (round, kind); the double-sign guard.
+    own_votes: BTreeMap<(u32, VoteKind), SignedVote>,
+    own_proposals: BTreeMap<u32, SignedProposal>,
+    /// First proposal seen per round.
+    proposals: BTreeMap<u32, SignedProposal>,
+    /// The application's verdicts, by block id.
+    verdicts: BTreeMap<Hash, bool>,
+    /// Proposals waiting for a verdict, by block id.
+    awaiting: BTreeMap<Hash, Vec<SignedProposal>>,
+    /// First vote seen per (validator, round, kind).
+    votes: BTreeMap<(Address, u32, VoteKind), SignedVote>,
+    /// Peers reported ahead of us at this height.
+    reported_ahead: BTreeSet<Address>,
+    decided: Option<Hash>,
+}
+
+/// The consensus core of one node (validator or not).
+pub struct Consensus {
+    cfg: ConsensusConfig,
+    key: SecretKey,
+    address: Address,
+    state: Option<HeightState>,
+    /// Messages for the next height.
+    future: Vec<ConsensusMsg>,
+    /// While replaying the WAL, entries are not written again.
+    replaying: bool,
+}
+
+/// How a block's structure fails.
+enum BlockFault {
+    /// The signed header breaks a rule: the proposal is invalid.
+    Invalid(String),
+    /// The body does not match the signed header: the message was damaged or forged in transit.
+    Malformed(String),
+}
+
+impl Consensus {
+    /// A core signing with `key`. Nothing happens until [`Consensus::start_height`].
+    pub fn new(cfg: ConsensusConfig, key: SecretKey) -> Self {
+        let address = key.public_key().address();
+        Consensus { cfg, key, address, state: None, future: Vec::new(), replaying: false }
+    }
+
+    /// Our address.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// The height in progress.
+    pub fn height(&self) -> Option<u64> {
+        self.state.as_ref().map(|s| s.height)
+    }
+
+    /// The round in progress.
+    pub fn round(&self) -> Option<u32> {
+        self.state.as_ref().and_then(|s| s.driver.round())
+    }
+
+    /// Whether the height in progress is decided (waiting for the next [`Consensus::start_height`]).
+    pub fn is_decided(&self) -> bool {
+        self.state.as_ref().is_some_and(|s| s.decided.is_some())
+    }
+
+    /// Start `height` with its validator set and parent, replaying `wal` (the entries read back by
+    /// [`super::wal::decode_log`]; entries of other heights are ignored). After a crash this re-derives the
+    /// round state, locks and our own signatures; the effects include re-sending what we had signed.
+    pub fn start_height(
+        &mut self,
+        height: u64,
+        validators: ValidatorSet,
+        parent: Option<Parent>,
+        wal: &[WalEntry],
+    ) -> Result<Vec<Effect>> {
+        if height == 0 {
+            return Err(ConsensusError::InvalidBlock("height 0".into()));
+        }
+        if let Some(p) = &parent {
+            if p.commit.height + 1 != height || p.commit.block_id != p.block_id {
+                return Err(ConsensusError::InvalidBlock("parent certificate does not match the parent".into()));
+            }
+        }
+        let driver = TendermintDriver::new(self.address, height, &validators, self.cfg.timeouts);
+        let mut hs = HeightState {
+            height,
+            validators_hash: validators.hash(self.cfg.hash_alg),
+            validators,
+            parent,
+            driver,
+            own_votes: BTreeMap::new(),
+            own_proposals: BTreeMap::new(),
+            proposals: BTreeMap::new(),
+            verdicts: BTreeMap::new(),
+            awaiting: BTreeMap::new(),
+            votes: BTreeMap::new(),
+            reported_ahead: BTreeSet::new(),
+            decided: None,
+        };
+        let replay: Vec<&WalEntry> = wal.iter().filter(|e| e.height() == height).collect();
+        for e in &replay {
+            match e {
+                WalEntry::OwnVote(v) => {
+                    hs.own_votes.insert((v.vote.round, v.vote.kind), v.clone());
+                }
+                WalEntry::OwnProposal(p) => {
+                    hs.own_proposals.insert(p.proposal.round, p.clone());
+                }
+                _ => {}
+            }
+        }
+        self.state = Some(hs);
+        let mut effects = Vec::new();
+        let restarting = replay.iter().any(|e| !matches!(e, WalEntry::StartHeight { .. }));
+        if !restarting {
+            effects.push(Effect::Wal(WalEntry::StartHeight { height }));
+        }
+        self.replaying = restarting;
+        let started = self.drive(Pending::NewRound(0), &mut effects);
+        let mut replayed = Vec::new();
+        for e in replay {
+            // Entries were checked before they were written; one that no longer applies is skipped.
+            let _ = match e {
+                WalEntry::Proposal { proposal, valid } => {
+                    if let Some(s) = self.state.as_mut() {
+                        s.verdicts.insert(proposal.proposal.block.header.hash(self.cfg.hash_alg), *valid);
+                    }
+                    self.on_proposal(proposal.clone(), &mut replayed)
+                }
+                WalEntry::Vote(v) => self.on_vote(v.clone(), &mut replayed),
+                WalEntry::Timeout { height, round, kind } => self.on_timeout(*height, *round, *kind, &mut replayed),
+                WalEntry::ProposeValue { height, round, block } => {
+                    self.on_value(*height, *round, block.clone(), &mut replayed)
+                }
+                WalEntry::StartHeight { .. } | WalEntry::OwnVote(_) | WalEntry::OwnProposal(_) => Ok(()),
+            };
+        }
+        self.replaying = false;
+        effects.extend(replayed.into_iter().filter(|e| !matches!(e, Effect::Wal(_) | Effect::FlushWal)));
+        started?;
+        // Messages that arrived early for this height.
+        let future = std::mem::take(&mut self.future);
+        for msg in future {
+            if msg.height() == height {
+                let _ = self.on_message(msg, &mut effects);
+            } else if msg.height() == height + 1 {
+                self.future.push(msg);
+            }
+        }
+        Ok(effects)
+    }
+
+    /// Handle one input.
+    pub fn handle(&mut self, input: Input) -> Result<Vec<Effect>> {
+        let mut effects = Vec::new();
+        match input {
+            Input::Message(msg) => self.on_message(msg, &mut effects)?,
+            Input::TimeoutElapsed { height, round, kind } => self.on_timeout(height, round, kind, &mut effects)?,
+            Input::ValueReady { height, round, block } => self.on_value(height, round, block, &mut effects)?,
+            Input::Verdict { height, block_id, valid } => self.on_verdict(height, block_id, valid, &mut effects)?,
+            Input::Synced { block, certificate } => self.on_synced(block, certificate, &mut effects)?,
+        }
+        Ok(effects)
+    }
+
+    fn state(&self) -> Result<&HeightState> {
+        self.state.as_ref().ok_or(ConsensusError::NotStarted)
+    }
+
+    fn state_mut(&mut self) -> Result<&mut HeightState> {
+        self.state.as_mut().ok_or(ConsensusError::NotStarted)
+    }
+
+    fn on_message(&mut self, msg: ConsensusMsg, effects: &mut Vec<Effect>) -> Result<()> {
+        let hs = self.state()?;
+        let (height, current) = (msg.height(), hs.height);
+        if height < current {
+            return Err(ConsensusError::StaleHeight { got: height, current });
+        }
+        if height > current + 1 {
+            return Err(ConsensusError::FarFutureHeight { got: height, current, signer: msg.signer() });
+        }
+        if height == current + 1 {
+            let signer = msg.signer();
+            let known = hs.validators.index_of(&signer).is_some();
+            if self.future.len() >= self.cfg.max_buffered {
+                return Err(ConsensusError::BufferFull);
+            }
+            if !self.future.contains(&msg) {
+                self.future.push(msg);
+            }
+            let hs = self.state_mut()?;
+            if known && hs.reported_ahead.insert(signer) {
+                effects.push(Effect::PeerAhead { peer: signer, height });
+            }
+            return Ok(());
+        }
+        match msg {
+            ConsensusMsg::Proposal(p) => self.on_proposal(p, effects),
+            ConsensusMsg::Vote(v) => self.on_vote(v, effects),
+        }
+    }
+
+    fn check_round(&self, round: u32) -> Result<()> {
+        if round > self.cfg.max_round {
+            return Err(ConsensusError::RoundTooHigh { round, max: self.cfg.max_round });
+        }
+        Ok(())
+    }
+
+    fn on_vote(&mut self, sv: SignedVote, effects: &mut Vec<Effect>) -> Result<()> {
+        self.check_round(sv.vote.round)?;
+        if sv.vote.block_id == Some(Hash::ZERO) {
+            return Err(ConsensusError::Malformed("vote for the zero hash".into()));
+        }
+        let chain_id = self.cfg.chain_id.as_str().to_string();
+        let hs = self.state_mut()?;
+        if sv.vote.height != hs.height {
+            return Err(ConsensusError::StaleHeight { got: sv.vote.height, current: hs.height });
+        }
+        if hs.decided.is_some() {
+            return Ok(());
+        }
+        let v = &sv.vote;
+        let validator = hs
+            .validators
+            .index_of(&v.validator)
+            .and_then(|i| hs.validators.get(i))
+            .ok_or(ConsensusError::NotAValidator(v.validator))?;
+        let slot = (v.validator, v.round, v.kind);
+        if let Some(first) = hs.votes.get(&slot) {
+            if first.vote == sv.vote {
+                return Ok(());
+            }
+            validator
+                .pub_key
+                .verify_raw(&sv.vote.sign_bytes(&chain_id), &sv.signature)
+                .map_err(|_| ConsensusError::BadSignature(v.validator))?;
+            effects.push(Effect::Equivocation {
+                first: ConsensusMsg::Vote(first.clone()),
+                second: ConsensusMsg::Vote(sv),
+            });
+            return Ok(());
+        }
+        validator
+            .pub_key
+            .verify_raw(&sv.vote.sign_bytes(&chain_id), &sv.signature)
+            .map_err(|_| ConsensusError::BadSignature(v.validator))?;
+        hs.votes.insert(slot, sv.clone());
+        self.wal(WalEntry::Vote(sv.clone()), effects);
+        self.drive(Pending::Vote(sv), effects)
+    }
+
+    fn on_proposal(&mut self, sp: SignedProposal, effects: &mut Vec<Effect>) -> Result<()> {
+        let p = &sp.proposal;
+        self.check_round(p.round)?;
+        if p.pol_round.is_some_and(|pol| pol >= p.round) {
+            return Err(ConsensusError::Malformed("proof-of-lock round not below the proposal round".into()));
+        }
+        let alg = self.cfg.hash_alg;
+        let chain_id = self.cfg.chain_id.as_str().to_string();
+        let hs = self.state()?;
+        if p.height != hs.height {
+            return Err(ConsensusError::StaleHeight { got: p.height, current: hs.height });
+        }
+        if hs.decided.is_some() {
+            return Ok(());
+        }
+        let expected = proposer_address(&hs.validators, p.height, p.round);
+        if p.proposer != expected {
+            return Err(ConsensusError::WrongProposer { expected, got: p.proposer });
+        }
+        let key = hs
+            .validators
+            .index_of(&p.proposer)
+            .and_then(|i| hs.validators.get(i))
+            .map(|v| v.pub_key.clone())
+            .ok_or(ConsensusError::NotAValidator(p.proposer))?;
+        let block_id = p.block.header.hash(alg);
+        let message = Proposal::message_for(p.height, p.round, p.pol_round, &block_id);
+        if let Some(first) = hs.proposals.get(&p.round) {
+            if first.proposal == sp.proposal {
+                return Ok(());
+            }
+            key.verify(&chain_id, SignKind::Proposal, &message, &sp.signature)
+                .map_err(|_| ConsensusError::BadSignature(p.proposer))?;
+            if first.proposal.block.header == sp.proposal.block.header && first.proposal.pol_round == p.pol_round {
+                // Same signed content, different body: damaged in transit, not equivocation.
+                return Err(ConsensusError::Malformed("block body differs from the signed header".into()));
+            }
+            effects.push(Effect::Equivocation {
+                first: ConsensusMsg::Proposal(first.clone()),
+                second: ConsensusMsg::Proposal(sp),
+            });
+            return Ok(());
+        }
+        key.verify(&chain_id, SignKind::Proposal, &message, &sp.signature)
+            .map_err(|_| ConsensusError::BadSignature(p.proposer))?;
+        let fault = self.check_block(hs, &sp.proposal.block, sp.proposal.proposer);
+        let verdict = match fault {
+            Some(BlockFault::Malformed(reason)) => return Err(ConsensusError::Malformed(reason)),
+            Some(BlockFault::Invalid(_)) => Some(false),
+            None => hs.verdicts.get(&block_id).copied(),
+        };
+        let hs = self.state_mut()?;
+        hs.proposals.insert(sp.proposal.round, sp.clone());
+        match verdict {
+            Some(valid) => self.feed_proposal(sp, block_id, valid, effects),
+            None => {
+                let waiting = hs.awaiting.entry(block_id).or_default();
+                let first_request = waiting.is_empty();
+                waiting.push(sp.clone());
+                if first_request && !self.replaying {
+                    effects.push(Effect::RequestValidation { height: hs.height, block_id, block: sp.proposal.block });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn feed_proposal(&mut self, sp: SignedProposal, block_id: Hash, valid: bool, effects: &mut Vec<Effect>) -> Result<()> {
+        self.wal(WalEntry::Proposal { proposal: sp.clone(), valid }, effects);
+        let block = Arc::new(sp.proposal.block.clone());
+        self.drive(Pending::Proposal { signed: sp, block, block_id, valid }, effects)
+    }
+
+    fn on_verdict(&mut self, height: u64, block_id: Hash, valid: bool, effects: &mut Vec<Effect>) -> Result<()> {
+        let hs = self.state_mut()?;
+        if height != hs.height || hs.decided.is_some() {
+            return Ok(());
+        }
+        hs.verdicts.insert(block_id, valid);
+        let waiting = hs.awaiting.remove(&block_id).unwrap_or_default();
+        for sp in waiting {
+            self.feed_proposal(sp, block_id, valid, effects)?;
+        }
+        Ok(())
+    }
+
+    fn on_value(&mut self, height: u64, round: u32, block: Block, effects: &mut Vec<Effect>) -> Result<()> {
+        self.check_round(round)?;
+        let alg = self.cfg.hash_alg;
+        let hs = self.state()?;
+        if height != hs.height || hs.decided.is_some() {
+            return Ok(());
+        }
+        if let Some(BlockFault::Invalid(r) | BlockFault::Malformed(r)) = self.check_block(hs, &block, self.address) {
+            return Err(ConsensusError::InvalidBlock(r));
+        }
+        let block_id = block.header.hash(alg);
+        self.state_mut()?.verdicts.insert(block_id, true);
+        self.wal(WalEntry::ProposeValue { height, round, block: block.clone() }, effects);
+        self.drive(Pending::ProposeValue { round, block: Arc::new(block), block_id }, effects)
+    }
+
+    fn on_timeout(&mut self, height: u64, round: u32, kind: TimeoutKind, effects: &mut Vec<Effect>) -> Result<()> {
+        let hs = self.state()?;
+        if height != hs.height || hs.decided.is_some() {
+            return Ok(());
+        }
+        if kind == TimeoutKind::Rebroadcast {
+            if hs.driver.round() == Some(round) && !self.replaying {
+                if let Some(p) = hs.own_proposals.get(&round) {
+                    effects.push(Effect::Broadcast(ConsensusMsg::Proposal(p.clone())));
+                }
+                for k in [VoteKind::Prevote, VoteKind::Precommit] {
+                    if let Some(v) = hs.own_votes.get(&(round, k)) {
+                        effects.push(Effect::Broadcast(ConsensusMsg::Vote(v.clone())));
+                    }
+                }
+                // The precommit of the previous round helps peers still there to move on.
+                if let Some(v) = round.checked_sub(1).and_then(|r| hs.own_votes.get(&(r, VoteKind::Precommit))) {
+                    effects.push(Effect::Broadcast(ConsensusMsg::Vote(v.clone())));
+                }
+                let duration = self.cfg.timeouts.duration(kind, round);
+                effects.push(Effect::ScheduleTimeout { height, round, kind, duration });
+            }
+            return Ok(());
+        }
+        self.wal(WalEntry::Timeout { height, round, kind }, effects);
+        self.drive(Pending::Timeout { kind, round }, effects)
+    }
+
+    fn on_synced(&mut self, block: Block, certificate: CommitCertificate, effects: &mut Vec<Effect>) -> Result<()> {
+        let alg = self.cfg.hash_alg;
+        let hs = self.state()?;
+        let height = block.header.height;
+        if height < hs.height {
+            return Err(ConsensusError::StaleHeight { got: height, current: hs.height });
+        }
+        if height > hs.height {
+            return Err(ConsensusError::FarFutureHeight { got: height, current: hs.height, signer: block.header.proposer });
+        }
+        if hs.decided.is_some() {
+            return Ok(());
+        }
+        if certificate.height != height {
+            return Err(CertificateError::WrongHeight { expected: height, got: certificate.height }.into());
+        }
+        let block_id = block.header.hash(alg);
+        if certificate.block_id != block_id {
+            return Err(CertificateError::WrongBlock { expected: block_id, got: certificate.block_id }.into());
+        }
+        verify_commit(self.cfg.chain_id.as_str(), &hs.validators, &certificate)?;
+        if let Some(BlockFault::Invalid(r) | BlockFault::Malformed(r)) = self.check_block(hs, &block, block.header.proposer) {
+            return Err(ConsensusError::InvalidBlock(r));
+        }
+        self.state_mut()?.decided = Some(block_id);
+        effects.push(Effect::Decided { block, certificate });
+        Ok(())
+    }
+
+    /// Structural checks of a block proposed at the current height by `proposer`.
+    fn check_block(&self, hs: &HeightState, block: &Block, proposer: Address) -> Option<BlockFault> {
+        let alg = self.cfg.hash_alg;
+        let h = &block.header;
+        let invalid = |s: String| Some(BlockFault::Invalid(s));
+        if h.chain_id != self.cfg.chain_id {
+            return invalid(format!("chain id {} is not {}", h.chain_id, self.cfg.chain_id));
+        }
+        if h.height != hs.height {
+            return invalid(format!("header height {} at height {}", h.height, hs.height));
+        }
+        if h.proposer != proposer {
+            return invalid(format!("header proposer {} is not the signer {}", h.proposer, proposer));
+        }
+        if h.validators_hash != hs.validators_hash {
+            return invalid("validators hash does not match the height's set".into());
+        }
+        if h.tx_root != Block::tx_root(alg, &block.txs) {
+            return Some(BlockFault::Malformed("transactions do not match the tx root".into()));
+        }
+        if h.last_commit_hash != last_commit_hash(alg, block.last_commit.as_ref()) {
+            return Some(BlockFault::Malformed("last commit does not match its hash".into()));
+        }
+        match (&hs.parent, &block.last_commit) {
+            (Some(parent), Some(lc)) => {
+                if h.parent_hash != parent.block_id {
+                    return invalid("parent hash is not the previous block".into());
+                }
+                if h.time <= parent.time {
+                    return invalid("block time not after the parent's".into());
+                }
+                if lc.height + 1 != hs.height || lc.block_id != parent.block_id {
+                    return invalid("last commit is not for the previous block".into());
+                }
+                if let Err(e) = verify_commit(self.cfg.chain_id.as_str(), &parent.validators, lc) {
+                    return invalid(format!("last commit: {e}"));
+                }
+            }
+            (Some(_), None) => return invalid("missing last commit".into()),
+            (None, lc) => {
+                if hs.height == 1 && (h.parent_hash != Hash::ZERO || lc.is_some()) {
+                    return invalid("the first block has no parent".into());
+                }
+            }
+        }
+        None
+    }
+
+    fn wal(&self, entry: WalEntry, effects: &mut Vec<Effect>) {
+        if !self.replaying {
+            effects.push(Effect::Wal(entry));
+        }
+    }
+
+    /// Run the driver on `first` and on everything it feeds back to itself, turning its steps into effects.
+    fn drive(&mut self, first: Pending, effects: &mut Vec<Effect>) -> Result<()> {
+        let mut queue = VecDeque::from([first]);
+        while let Some(pending) = queue.pop_front() {
+            let hs = self.state_mut()?;
+            let steps = match pending {
+                Pending::NewRound(round) => hs.driver.feed(Feed::NewRound(round)),
+                Pending::ProposeValue { round, block, block_id } => {
+                    hs.driver.feed(Feed::ProposeValue { round, block, block_id })
+                }
+                Pending::Proposal { signed, block, block_id, valid } => {
+                    hs.driver.feed(Feed::Proposal { signed: &signed, block, block_id, valid })
+                }
+                Pending::Vote(v) => hs.driver.feed(Feed::Vote(&v)),
+                Pending::Timeout { kind, round } => hs.driver.feed(Feed::Timeout { kind, round }),
+            }
+            .map_err(ConsensusError::Driver)?;
+            for step in steps {
+                self.on_step(step, &mut queue, effects)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_step(&mut self, step: Step, queue: &mut VecDeque<Pending>, effects: &mut Vec<Effect>) -> Result<()> {
+        let chain_id = self.cfg.chain_id.as_str().to_string();
+        let alg = self.cfg.hash_alg;
+        let timeouts = self.cfg.timeouts;
+        let address = self.address;
+        let replaying = self.replaying;
+        let hs = self.state.as_mut().ok_or(ConsensusError::NotStarted)?;
+        let height = hs.height;
+        match step {
+            Step::NewRound(round) => {
+                let kind = TimeoutKind::Rebroadcast;
+                effects.push(Effect::ScheduleTimeout { height, round, kind, duration: timeouts.duration(kind, round) });
+                queue.push_back(Pending::NewRound(round));
+            }
+            Step::ScheduleTimeout { kind, round, duration } => {
+                effects.push(Effect::ScheduleTimeout { height, round, kind, duration });
+            }
+            Step::GetValue { round, timeout } => {
+                let (parent_hash, last_commit, after) = match &hs.parent {
+                    Some(p) => (p.block_id, Some(p.commit.clone()), p.time),
+                    None => (Hash::ZERO, None, Time(0)),
+                };
+                effects.push(Effect::RequestValue {
+                    height,
+                    round,
+                    proposer: address,
+                    parent_hash,
+                    last_commit,
+                    after,
+                    deadline: timeout,
+                });
+            }
+            Step::Propose { round, pol_round, block, block_id } => {
+                let proposal = Proposal { height, round, pol_round, block: (*block).clone(), proposer: address };
+                let signed = match hs.own_proposals.get(&round) {
+                    Some(done) if done.proposal == proposal => done.clone(),
+                    Some(_) => {
+                        effects.push(Effect::DoubleSignPrevented { height, round, what: "proposal" });
+                        return Ok(());
+                    }
+                    None => {
+                        let signed = proposal.sign(&chain_id, alg, &self.key);
+                        hs.own_proposals.insert(round, signed.clone());
+                        if !replaying {
+                            effects.push(Effect::Wal(WalEntry::OwnProposal(signed.clone())));
+                            effects.push(Effect::FlushWal);
+                        }
+                        signed
+                    }
+                };
+                hs.proposals.insert(round, signed.clone());
+                hs.verdicts.insert(block_id, true);
+                effects.push(Effect::Broadcast(ConsensusMsg::Proposal(signed.clone())));
+                queue.push_back(Pending::Proposal { signed, block, block_id, valid: true });
+            }
+            Step::Vote(vote) => {
+                let slot = (vote.round, vote.kind);
+                let signed = match hs.own_votes.get(&slot) {
+                    Some(done) if done.vote == vote => done.clone(),
+                    Some(_) => {
+                        let what = match vote.kind {
+                            VoteKind::Prevote => "prevote",
+                            VoteKind::Precommit => "precommit",
+                        };
+                        effects.push(Effect::DoubleSignPrevented { height, round: vote.round, what });
+                        return Ok(());
+                    }
+                    None => {
+                        let signed: SignedVote = Vote::sign(vote, &chain_id, &self.key);
+                        hs.own_votes.insert(slot, signed.clone());
+                        if !replaying {
+                            effects.push(Effect::Wal(WalEntry::OwnVote(signed.clone())));
+                            effects.push(Effect::FlushWal);
+                        }
+                        signed
+                    }
+                };
+                hs.votes.insert((address, signed.vote.round, signed.vote.kind), signed.clone());
+                effects.push(Effect::Broadcast(ConsensusMsg::Vote(signed.clone())));
+                queue.push_back(Pending::Vote(signed));
+            }
+            Step::Decide { round, block, block_id } => {
+                if hs.decided.is_some() {
+                    return Ok(());
+                }
+                let precommits = hs.driver.precommits(round, &block_id);
+                let cert = certificate_from_precommits(&hs.validators, height, round, block_id, &precommits)
+                    .ok_or_else(|| ConsensusError::Driver("decision without a quorum of precommits".into()))?;
+                hs.decided = Some(block_id);
+                effects.push(Effect::Decided { block: (*block).clone(), certificate: cert });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,38 @@
+//! `causeway-scenarios`: scripted alliances, deterministic simulations and benchmarks.
+//!
+//! **Owns**: programs that drive the real crates end to end and print what they measured (JSON and a human
+//! table). **Must never**: print a figure it did not measure, or reach into a crate's internals to make a
+//! number look better than a user would see.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+mod bench_state;
+
+/// Scripted alliances, simulations and benchmarks for Causeway.
+#[derive(Parser, Debug)]
+#[command(name = "causeway-scenarios", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Benchmarks that print measured figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Authenticated state: write throughput, proof generation and verification, proof size.
+    State(bench_state::Args),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Bench(BenchCommand::State(args)) => bench_state::run(args),
+    }
+}

@@ -1,11 +1,19 @@
 //! # causeway-chain
 //!
 //! **Owns**: the ledger engine every Causeway chain runs: namespaced, versioned, provable state on RocksDB
-//! ([`state`]), and (as they land) transactions, modules, block execution, consensus shell, network, mempool and
+//! ([`state`]), signed transactions ([`tx`], [`message`]), deterministic block execution through the modules
+//! ([`exec`]: accounts, assets, records, governance), geneses ([`genesis`]), key files ([`keys`]), and (as they land) consensus shell, network, mempool and
 //! gateway, plus the `causeway-chain` binary.
 //!
 //! **Must never**: trust a peer, a file or a client without checking it; panic on bad input; let execution depend
 //! on anything but the block and the state (no clocks, no randomness, no I/O in execution).
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod exec;
+pub mod genesis;
+pub mod keys;
+pub mod mempool;
+pub mod message;
 pub mod state;
+pub mod tx;

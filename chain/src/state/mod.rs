@@ -14,7 +14,7 @@ pub mod snapshot;
 pub mod store;
 
 pub use snapshot::{SnapshotHeader, SnapshotSummary};
-pub use store::{HeightMeta, NamespaceEntry, StateError, Store, StoreOptions, StoreView};
+pub use store::{HeightMeta, NamespaceEntry, PreparedCommit, StateError, Store, StoreOptions, StoreView};
 
 /// Read access to state at one height.
 pub trait StateRead {
@@ -26,6 +26,14 @@ impl<T: StateRead + ?Sized> StateRead for &T {
     fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         (**self).get(namespace, key)
     }
+}
+
+/// Read and write access: what execution modules see (an [`Overlay`] over the state of the previous height).
+pub trait StateWrite: StateRead {
+    /// Stage `value` under `(namespace, key)`.
+    fn put(&mut self, namespace: &Namespace, key: &[u8], value: Vec<u8>) -> Result<(), StateError>;
+    /// Stage the deletion of `(namespace, key)`.
+    fn delete(&mut self, namespace: &Namespace, key: &[u8]) -> Result<(), StateError>;
 }
 
 /// The writes of one block: per namespace, per key, the new value or `None` for a deletion.
@@ -118,6 +126,15 @@ impl<R: StateRead> Overlay<R> {
     /// The base state.
     pub fn base(&self) -> &R {
         &self.base
+    }
+}
+
+impl<R: StateRead> StateWrite for Overlay<R> {
+    fn put(&mut self, namespace: &Namespace, key: &[u8], value: Vec<u8>) -> Result<(), StateError> {
+        Overlay::put(self, namespace, key, value)
+    }
+    fn delete(&mut self, namespace: &Namespace, key: &[u8]) -> Result<(), StateError> {
+        Overlay::delete(self, namespace, key)
     }
 }
 

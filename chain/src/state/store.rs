@@ -255,6 +255,32 @@ impl TreeReader for NamespaceReader<'_> {
     }
 }
 
+/// A commit computed by [`Store::prepare`], ready for [`Store::apply`].
+pub struct PreparedCommit {
+    base: Option<u64>,
+    batch: WriteBatch,
+    meta: HeightMeta,
+    oldest: u64,
+}
+
+impl std::fmt::Debug for PreparedCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedCommit").field("height", &self.meta.height).field("root", &self.meta.state_root).finish()
+    }
+}
+
+impl PreparedCommit {
+    /// The height it commits.
+    pub fn height(&self) -> u64 {
+        self.meta.height
+    }
+
+    /// The state root it produces.
+    pub fn state_root(&self) -> Hash {
+        self.meta.state_root
+    }
+}
+
 /// The persistent, versioned, authenticated store.
 pub struct Store {
     db: DB,
@@ -414,6 +440,14 @@ impl Store {
     /// Apply one height's writes atomically and return the new state root. `height` must be the next height
     /// (any height for the first commit of an empty store: genesis or a snapshot base).
     pub fn commit(&mut self, height: u64, writes: &WriteSet) -> Result<Hash, StateError> {
+        let prepared = self.prepare(height, writes)?;
+        self.apply(prepared)
+    }
+
+    /// Compute everything a commit of `writes` at `height` would write, and the state root it would produce,
+    /// without writing: a proposer and every validator know the root before the block is decided, and the decided
+    /// block is then written with [`Store::apply`] without recomputing anything.
+    pub fn prepare(&self, height: u64, writes: &WriteSet) -> Result<PreparedCommit, StateError> {
         if let Some(latest) = self.latest_height() {
             let expected = latest.checked_add(1).ok_or(StateError::NotNextHeight { expected: latest, got: height })?;
             if height != expected {
@@ -476,12 +510,22 @@ impl Store {
         batch.put_cf(self.cf(CF_HEIGHTS)?, height.to_be_bytes(), raw);
         batch.put(KEY_LATEST, height.to_be_bytes());
         let oldest = self.prune_into(&mut batch, height)?;
+        Ok(PreparedCommit { base: self.latest_height(), batch, meta, oldest })
+    }
+
+    /// Write a prepared commit in one batch with one fsync. Refused if another height was committed since it
+    /// was prepared.
+    pub fn apply(&mut self, prepared: PreparedCommit) -> Result<Hash, StateError> {
+        if prepared.base != self.latest_height() {
+            let expected = self.latest_height().map_or(0, |h| h.saturating_add(1));
+            return Err(StateError::NotNextHeight { expected, got: prepared.meta.height });
+        }
         let mut wo = WriteOptions::default();
         wo.set_sync(self.options.sync);
-        self.db.write_opt(batch, &wo)?;
-        let root = meta.state_root;
-        self.latest = Some(meta);
-        self.oldest = oldest;
+        self.db.write_opt(prepared.batch, &wo)?;
+        let root = prepared.meta.state_root;
+        self.latest = Some(prepared.meta);
+        self.oldest = prepared.oldest;
         Ok(root)
     }
 
@@ -704,6 +748,23 @@ mod tests {
         assert!(matches!(store.prove(5, &ns("ns0"), b""), Err(StateError::Limit(_))));
         let empty_root = store.commit(6, &WriteSet::new()).expect("empty block");
         assert_eq!(empty_root, store.root_at(5).expect("root"));
+    }
+
+    #[test]
+    fn prepared_commits_apply_once_and_only_on_their_base() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path(), opts(HashAlg::Sha256, Some(2))).expect("open");
+        store.commit(1, &write_set(&[(0, 1, Some(1))])).expect("commit");
+        let a = store.prepare(2, &write_set(&[(0, 2, Some(2))])).expect("prepare a");
+        let b = store.prepare(2, &write_set(&[(0, 3, Some(3))])).expect("prepare b");
+        assert_ne!(a.state_root(), b.state_root());
+        assert_eq!(store.latest_height(), Some(1), "preparing writes nothing");
+        let root = a.state_root();
+        assert_eq!(store.apply(a).expect("apply a"), root);
+        assert!(matches!(store.apply(b), Err(StateError::NotNextHeight { .. })), "b was prepared on height 1");
+        assert_eq!(store.latest_root(), root);
+        let (v, _) = store.prove(2, &ns("ns0"), &[3]).expect("prove");
+        assert!(v.is_none(), "nothing of b was written");
     }
 
     #[test]

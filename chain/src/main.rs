@@ -1,0 +1,232 @@
+//! `causeway-chain`: run and manage a Causeway ledger node.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use causeway_chain::config::{GatewayConfig, MempoolConfig, NodeConfig, P2pConfig, StorageConfig};
+use causeway_chain::genesis::{rfc3339, Genesis, GenesisValidator, Profile};
+use causeway_chain::keys;
+use causeway_chain::message::Params;
+use causeway_light_client::{ChainId, HashAlg, SecretKey, Suite, Time};
+use clap::{Parser, Subcommand};
+
+/// Run and manage a Causeway ledger node.
+#[derive(Parser, Debug)]
+#[command(name = "causeway-chain", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a new chain: genesis, validator and node keys, and one config file per validator.
+    Init(InitArgs),
+    /// Generate and inspect key files.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(clap::Args, Debug)]
+struct InitArgs {
+    /// The chain id (a-z 0-9 - _ .).
+    #[arg(long)]
+    chain_id: ChainId,
+    /// Number of validators.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=100))]
+    validators: u16,
+    /// Output directory (must not exist or be empty).
+    #[arg(long)]
+    out: PathBuf,
+    /// Signature suite of the validator keys: ed25519, sm2 or secp256k1.
+    #[arg(long, default_value = "ed25519")]
+    suite: Suite,
+    /// Hash function of the chain: sha256 or sm3.
+    #[arg(long, default_value = "sha256", value_parser = parse_hash)]
+    hash: HashAlg,
+    /// Permissioned (allow-listed peers) or public.
+    #[arg(long, default_value = "permissioned", value_parser = parse_profile)]
+    profile: Profile,
+    /// Host the nodes listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// First p2p port (validator i listens on base + i).
+    #[arg(long, default_value_t = 26_600)]
+    p2p_port: u16,
+    /// First gateway port (validator i serves on base + i).
+    #[arg(long, default_value_t = 8_600)]
+    gateway_port: u16,
+    /// Genesis time (RFC 3339); default: now.
+    #[arg(long, value_parser = rfc3339::parse)]
+    genesis_time: Option<Time>,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Generate a key file (mode 0600).
+    Generate {
+        /// Signature suite: ed25519, sm2 or secp256k1.
+        #[arg(long, default_value = "ed25519")]
+        suite: Suite,
+        /// Where to write it (refuses to overwrite).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a key file's suite, public key and address (never the secret).
+    Show {
+        /// The key file.
+        file: PathBuf,
+    },
+}
+
+fn parse_hash(s: &str) -> Result<HashAlg, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "sha256" | "sha-256" => Ok(HashAlg::Sha256),
+        "sm3" => Ok(HashAlg::Sm3),
+        other => Err(format!("unknown hash {other:?} (expected sha256 or sm3)")),
+    }
+}
+
+fn parse_profile(s: &str) -> Result<Profile, String> {
+    match s {
+        "permissioned" => Ok(Profile::Permissioned),
+        "public" => Ok(Profile::Public),
+        other => Err(format!("unknown profile {other:?} (expected permissioned or public)")),
+    }
+}
+
+fn now() -> Time {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Time(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn init(args: InitArgs) -> Result<()> {
+    if args.out.exists() && std::fs::read_dir(&args.out).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        bail!("{} exists and is not empty; choose a new directory", args.out.display());
+    }
+    let n = usize::from(args.validators);
+    if usize::from(args.p2p_port) + n > 65_535 || usize::from(args.gateway_port) + n > 65_535 {
+        bail!("port range overflows 65535");
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let mut validators = Vec::with_capacity(n);
+    for i in 0..n {
+        let dir = args.out.join(format!("node{i}"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let vkey = SecretKey::generate(args.suite);
+        let nkey = SecretKey::generate(Suite::Ed25519);
+        keys::save(&vkey, &dir.join("validator_key.json"))?;
+        keys::save(&nkey, &dir.join("node_key.json"))?;
+        validators.push(GenesisValidator {
+            name: format!("{}-{i}", args.chain_id),
+            pub_key: vkey.public_key(),
+            power: 10,
+            node_id: None,
+        });
+    }
+    let genesis = Genesis {
+        chain_id: args.chain_id.clone(),
+        genesis_time: args.genesis_time.unwrap_or_else(now),
+        hash: args.hash,
+        app_version: 1,
+        profile: args.profile,
+        validators,
+        params: Params::default(),
+        orgs: vec![],
+        assets: vec![],
+    };
+    genesis.validate()?;
+    let genesis_path = args.out.join("genesis.json");
+    genesis.save(&genesis_path)?;
+    for i in 0..n {
+        let p2p = |j: usize| format!("/ip4/{}/tcp/{}", args.host, usize::from(args.p2p_port) + j);
+        let cfg = NodeConfig {
+            moniker: format!("{}-{i}", args.chain_id),
+            data_dir: PathBuf::from("data"),
+            genesis: PathBuf::from("../genesis.json"),
+            validator_key: Some(PathBuf::from("validator_key.json")),
+            node_key: PathBuf::from("node_key.json"),
+            p2p: P2pConfig { listen: p2p(i), bootstrap: vec![] },
+            gateway: GatewayConfig { listen: format!("{}:{}", args.host, usize::from(args.gateway_port) + i) },
+            mempool: MempoolConfig::default(),
+            storage: StorageConfig::default(),
+        };
+        cfg.save(&args.out.join(format!("node{i}")).join("config.toml"))?;
+    }
+    println!("created chain {} with {n} validators in {}", args.chain_id, args.out.display());
+    println!("genesis: {}", genesis_path.display());
+    Ok(())
+}
+
+fn show_key(file: &Path) -> Result<()> {
+    let key = keys::load(file)?;
+    let pk = key.public_key();
+    println!("suite:      {:?}", key.suite());
+    println!("public key: {}", hex::encode(pk.as_bytes()));
+    println!("address:    {}", pk.address());
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init(args) => init(args),
+        Command::Keys(KeysCommand::Generate { suite, out }) => {
+            let key = SecretKey::generate(suite);
+            keys::save(&key, &out)?;
+            println!("wrote {} ({:?}, address {})", out.display(), suite, key.public_key().address());
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Show { file }) => show_key(&file),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_parse() {
+        let cli = Cli::try_parse_from(["causeway-chain", "init", "--chain-id", "alpha", "--out", "x", "--suite", "sm2", "--hash", "sm3"])
+            .unwrap();
+        match cli.command {
+            Command::Init(a) => {
+                assert_eq!(a.validators, 4);
+                assert_eq!(a.suite, Suite::Sm2);
+                assert_eq!(a.hash, HashAlg::Sm3);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["causeway-chain", "init", "--chain-id", "Alpha", "--out", "x"]).is_err());
+        assert!(Cli::try_parse_from(["causeway-chain", "init", "--chain-id", "a", "--out", "x", "--validators", "0"]).is_err());
+        assert!(Cli::try_parse_from(["causeway-chain", "keys", "generate", "--suite", "rsa", "--out", "k"]).is_err());
+    }
+
+    #[test]
+    fn init_writes_a_loadable_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("net");
+        let cli = Cli::try_parse_from(["causeway-chain", "init", "--chain-id", "alpha", "--out", out.to_str().unwrap(), "--validators", "3"])
+            .unwrap();
+        run(cli).unwrap();
+        let g = Genesis::load(&out.join("genesis.json")).unwrap();
+        assert_eq!(g.validators.len(), 3);
+        let cfg = NodeConfig::load(&out.join("node2").join("config.toml")).unwrap();
+        let key = keys::load(cfg.validator_key.as_ref().unwrap()).unwrap();
+        assert_eq!(key.public_key(), g.validators[2].pub_key);
+        // A second init into the same directory is refused.
+        let again = Cli::try_parse_from(["causeway-chain", "init", "--chain-id", "alpha", "--out", out.to_str().unwrap()]).unwrap();
+        assert!(run(again).is_err());
+    }
+}

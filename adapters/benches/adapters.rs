@@ -1,1 +1,2 @@
-fn main(){}
+//! Placeholder replaced by the adapter benchmarks below.
+fn main() {}

@@ -106,6 +106,11 @@ pub fn header_from_text(text: &str) -> Result<(Header, Option<B256>)> {
     }
 }
 
+/// The RLP encoding of a header (what [`header_from_rlp`] reads back).
+pub fn header_to_rlp(header: &Header) -> Vec<u8> {
+    alloy_rlp::encode(header)
+}
+
 /// Headers of concatenated RLP blocks (`[header, transactions, ommers, …]` each).
 pub fn headers_from_block_stream(mut bytes: &[u8]) -> Result<Vec<Header>> {
     let mut out = Vec::new();
@@ -206,14 +211,14 @@ pub fn genesis_from_json(json: &str, family: BftFamily) -> Result<Genesis> {
         extra_data: decode_hex(str_field(&g, "extraData").unwrap_or("0x"))?,
         timestamp: flex_u64(g.get("timestamp"), "timestamp")?,
         gas_limit: flex_u64(g.get("gasLimit"), "gasLimit")?,
-        mix_hash: str_field(&g, "mixHash")
-            .unwrap_or("0x")
-            .parse()
-            .unwrap_or_default(),
-        coinbase: str_field(&g, "coinbase")
-            .unwrap_or("0x")
-            .parse()
-            .unwrap_or_default(),
+        mix_hash: match str_field(&g, "mixHash") {
+            Some(h) => h.parse().map_err(|e| malformed("mixHash", e))?,
+            None => B256::ZERO,
+        },
+        coinbase: match str_field(&g, "coinbase") {
+            Some(a) => a.parse().map_err(|e| malformed("coinbase", e))?,
+            None => Address::ZERO,
+        },
     })
 }
 

@@ -7,11 +7,13 @@ use causeway_adapters::ethereum::bft::verify_bft_header;
 use causeway_adapters::ethereum::extra::{encode_bft_extra, BftExtra, BftFamily, Seal, Vote};
 use causeway_adapters::ethereum::parse::{genesis_from_json, header_from_json, headers_from_block_stream};
 use causeway_adapters::ethereum::{BesuClient, BesuHeader, BesuMisbehaviour, BesuParams, EthError};
+use causeway_adapters::source::{HeaderSource, RecordedBesu};
 use causeway_light_client::{Canonical, ClientStatus, LightClient, Time};
 use k256::ecdsa::SigningKey;
 use serde_json::Value;
 
 use super::fixtures;
+use super::tendermint_generated::ready;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Recorded data
@@ -393,6 +395,20 @@ fn client_of(g: &Generated) -> BesuClient {
 
 fn now(g: &Generated) -> Time {
     now_after(g.chain.last().expect("tip"))
+}
+
+#[test]
+fn a_relayer_loop_over_a_recorded_source_follows_the_chain() {
+    let g = generate(BftFamily::Qbft);
+    let source = RecordedBesu::new(g.chain.clone());
+    let mut client = client_of(&g);
+    let tip = ready(source.latest_height()).expect("latest");
+    while client.latest_height() < tip {
+        let next = client.latest_height() + 1;
+        let update = ready(source.update(next, client.latest_height())).expect("update");
+        client.verify_header(update, now(&g)).expect("next block");
+    }
+    assert_eq!(client.latest_height(), 8);
 }
 
 #[test]

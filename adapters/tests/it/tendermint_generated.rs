@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use causeway_adapters::source::{HeaderSource, RecordedTendermint, SourceError};
 use causeway_adapters::tendermint::{
     Ics23Proof, LightBlock, ProofConfig, SpecKind, TendermintClient, TendermintError, TendermintHeader,
     TendermintMisbehaviour, TendermintOptions,
@@ -138,6 +139,39 @@ fn a_block_out_of_time_order_with_a_trusted_one_freezes_the_client() {
         Err(TendermintError::TimeMisbehaviour(2))
     );
     assert_eq!(client.status(NOW), ClientStatus::Frozen);
+}
+
+/// Run a future that is ready at once (recorded sources never wait).
+pub fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    match f
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("a recorded source kept the caller waiting"),
+    }
+}
+
+#[test]
+fn a_relayer_loop_over_a_recorded_source_moves_the_client() {
+    let (b, mut client) = chain();
+    let b4 = b[2].next();
+    let source = RecordedTendermint::new([&b[0], &b[1], &b[2], &b4].map(light_block));
+    let target = ready(source.latest_height()).expect("latest");
+    assert_eq!(target, 4);
+    // Skip straight to the tip from the trusted height, as a relayer would first try.
+    let update = ready(source.update(target, client.latest_height())).expect("update");
+    client.verify_header(update, NOW).expect("4 from 1");
+    assert_eq!(client.latest_height(), 4);
+    assert_eq!(
+        ready(source.update(9, 4)).map(|_| ()),
+        Err(SourceError::Missing(9))
+    );
+    assert_eq!(
+        ready(RecordedTendermint::default().latest_height()),
+        Err(SourceError::Empty)
+    );
 }
 
 #[test]

@@ -54,12 +54,21 @@ pub trait ProofSource {
     /// Why reading failed.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// The value under `path` in the state committed at `height` (`None` when absent), with its proof.
+    /// The value under `path` in the state committed at `height`, with its proof.
     fn proof(
         &self,
         height: u64,
         path: &[u8],
-    ) -> impl Future<Output = Result<(Option<Vec<u8>>, Self::Proof), Self::Error>> + Send;
+    ) -> impl Future<Output = Result<ProvenValue<Self::Proof>, Self::Error>> + Send;
+}
+
+/// A value read from a chain's state with the proof a light client checks it by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProvenValue<P> {
+    /// The value, `None` when the path holds nothing.
+    pub value: Option<Vec<u8>>,
+    /// Its proof of membership (or, for `None`, of non-membership).
+    pub proof: P,
 }
 
 /// Tendermint light blocks already fetched, by height.

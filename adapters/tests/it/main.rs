@@ -5,5 +5,6 @@ mod besu;
 mod eth_proofs;
 mod fixtures;
 mod ics23_fixtures;
+mod props;
 mod tendermint_fixtures;
 mod tendermint_generated;

@@ -317,12 +317,11 @@ impl LightClient for BesuClient {
         }
         let drift = std::time::Duration::from_secs(self.params.clock_drift_secs);
         if Time::from_secs(header.timestamp) > now.plus(drift) {
-            return Err(EthError::NotSequential(format!(
-                "block {} has timestamp {}, ahead of now ({} s) by more than the clock drift",
-                header.number,
-                header.timestamp,
-                now.as_secs()
-            )));
+            return Err(EthError::FromFuture {
+                number: header.number,
+                timestamp: header.timestamp,
+                now: now.as_secs(),
+            });
         }
         let sealers = self.state.validators.clone();
         let mut next = self.state.clone();

@@ -73,6 +73,16 @@ pub enum EthError {
     /// A Merkle-Patricia proof does not prove the claimed account or storage value.
     #[error("proof rejected: {0}")]
     ProofRejected(String),
+    /// The header's timestamp is ahead of `now` by more than the allowed clock drift.
+    #[error("block {number} has timestamp {timestamp}, more than the clock drift ahead of now ({now})")]
+    FromFuture {
+        /// Block number.
+        number: u64,
+        /// Its timestamp (seconds).
+        timestamp: u64,
+        /// The caller's time (seconds).
+        now: u64,
+    },
     /// The client is frozen by misbehaviour.
     #[error("client is frozen")]
     Frozen,

@@ -12,6 +12,13 @@
 //!   distinct validators), following validator-set votes; account and storage proofs come from EIP-1186
 //!   `eth_getProof` and are checked against a verified header's state root with `alloy-trie`.
 //!
+//! Each family's client ([`tendermint::TendermintClient`], [`ethereum::BesuClient`]) implements the light-client
+//! trait; the clients, their updates ([`tendermint::TendermintHeader`], [`ethereum::BesuHeader`]), misbehaviour
+//! evidence and proofs serialise as serde JSON and as the canonical versioned binary form
+//! ([`causeway_light_client::Canonical`], bounded on decoding), so the hub can carry them in transactions.
+//!
+//! [`source`] holds the small traits a relayer reads a chain through (headers, proofs), implemented per family.
+//!
 //! **Owns**: the per-family verification rules (hash rules, seal rules, proof formats), each family's light-client
 //! state, and the parsing of the family's wire formats into verified-ready types.
 //!
@@ -22,4 +29,5 @@
 #![forbid(unsafe_code)]
 
 pub mod ethereum;
+pub mod source;
 pub mod tendermint;

@@ -1,20 +1,19 @@
 //! BFT header verification for Besu chains: committed seals recovered with secp256k1 and counted against the
-//! trusted validator set (quorum ceil(2n/3) of distinct validators), the IBFT 1.0 proposer seal, validator-set
-//! votes, and the Besu light client built on them.
+//! trusted validator set (quorum ceil(2n/3) of distinct validators), the IBFT 1.0 proposer seal, and
+//! block-header validator-set votes followed exactly as Besu counts them. Pure: no I/O, no clock.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use alloy_consensus::Header;
 use alloy_primitives::{keccak256, Address, B256};
-use causeway_light_client::{ClientStatus, ConsensusState, LightClient, Time, UpdateOutcome};
 use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
+use serde::{Deserialize, Serialize};
 
 use super::extra::{BftExtra, BftFamily, Seal, Vote};
-use super::proof::{self, EthStateProof};
 use super::{EthError, Result};
 
-/// The address that made `seal` over `digest` (r ‖ s ‖ v, v in {0, 1, 27, 28}).
+/// The address that made `seal` over `digest` (r ‖ s ‖ v, v in {0, 1, 27, 28}). High-S signatures are refused
+/// (k256's rule); Besu only ever writes low-S seals.
 pub fn recover_signer(seal: &Seal, digest: &B256) -> Result<Address> {
     let sig = Signature::from_slice(&seal[..64]).map_err(|e| EthError::BadSignature(e.to_string()))?;
     let v = match seal[64] {
@@ -49,7 +48,11 @@ pub fn check_committed_seals(digest: &B256, seals: &[Seal], validators: &[Addres
     }
     let needed = quorum(validators.len());
     if validators.is_empty() || seen.len() < needed {
-        return Err(EthError::NoQuorum { got: seen.len(), needed, validators: validators.len() });
+        return Err(EthError::NoQuorum {
+            got: seen.len(),
+            needed,
+            validators: validators.len(),
+        });
     }
     Ok(seen.into_iter().collect())
 }
@@ -77,30 +80,57 @@ pub struct VerifiedBftHeader {
     pub extra: BftExtra,
 }
 
-/// The vote an IBFT 1.0 block carries in coinbase and nonce.
+/// The vote an IBFT 1.0 block carries in coinbase and nonce (Besu's legacy rule: a zero coinbase is no vote,
+/// whatever the nonce).
 fn ibft1_vote(header: &Header) -> Result<Option<Vote>> {
-    let nonce = u64::from_be_bytes(header.nonce.0);
     if header.beneficiary == Address::ZERO {
-        return if nonce == 0 { Ok(None) } else { Err(EthError::BadVote("nonce set without a candidate".into())) };
+        return Ok(None);
     }
-    match nonce {
-        u64::MAX => Ok(Some(Vote { recipient: header.beneficiary, add: true })),
-        0 => Ok(Some(Vote { recipient: header.beneficiary, add: false })),
-        n => Err(EthError::BadVote(format!("nonce {n:#x} is neither add (all ones) nor drop (zero)"))),
+    match u64::from_be_bytes(header.nonce.0) {
+        u64::MAX => Ok(Some(Vote {
+            recipient: header.beneficiary,
+            add: true,
+        })),
+        0 => Ok(Some(Vote {
+            recipient: header.beneficiary,
+            add: false,
+        })),
+        n => Err(EthError::BadVote(format!(
+            "nonce {n:#x} is neither add (all ones) nor drop (zero)"
+        ))),
     }
 }
 
-/// Verify one header's seals against the validator set that must sign it (the set listed by its parent).
-pub fn verify_bft_header(family: BftFamily, header: &Header, validators: &[Address]) -> Result<VerifiedBftHeader> {
+fn ibft1_proposer_digest(extra: &BftExtra, header: &Header) -> Result<B256> {
+    extra
+        .proposer_seal_digest(header)
+        .ok_or_else(|| EthError::Malformed("not an IBFT 1.0 extraData".into()))
+}
+
+/// Verify one header's seals against the validator set that must seal it (the set after its parent): a quorum of
+/// distinct committed seals, the proposer (coinbase, or the IBFT 1.0 proposer seal's signer) a validator.
+pub fn verify_bft_header(
+    family: BftFamily,
+    header: &Header,
+    validators: &[Address],
+) -> Result<VerifiedBftHeader> {
     let extra = BftExtra::decode(family, &header.extra_data)?;
     let hash = extra.block_hash(header);
-    let signers = check_committed_seals(&extra.committed_seal_digest(header), &extra.committed_seals, validators)?;
+    let signers = check_committed_seals(
+        &extra.committed_seal_digest(header),
+        &extra.committed_seals,
+        validators,
+    )?;
     let (proposer, vote) = match family {
         BftFamily::Qbft | BftFamily::Ibft2 => (header.beneficiary, extra.vote),
         BftFamily::Ibft1 => {
-            let seal = extra.proposer_seal.ok_or_else(|| EthError::Malformed("IBFT 1.0 block without proposer seal".into()))?;
-            let digest = extra.proposer_seal_digest(header).ok_or_else(|| EthError::Malformed("no proposer digest".into()))?;
-            (recover_signer(&seal, &digest)?, ibft1_vote(header)?)
+            let seal = extra
+                .proposer_seal
+                .ok_or_else(|| EthError::Malformed("IBFT 1.0 block without proposer seal".into()))?;
+            (
+                recover_signer(&seal, &ibft1_proposer_digest(&extra, header)?)?,
+                ibft1_vote(header)?,
+            )
         }
     };
     if !validators.contains(&proposer) {
@@ -119,55 +149,84 @@ pub fn verify_bft_header(family: BftFamily, header: &Header, validators: &[Addre
     })
 }
 
-/// Pending validator-set votes: for each (candidate, add?) the validators that voted for it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Pending validator-set votes, counted as Besu's block-header voting does: a proposer's latest vote on a
+/// candidate replaces its earlier opposite vote; a change passes when `n / 2 + 1` validators back it; a passed
+/// change discards every pending vote on that candidate, and removing a validator also discards the votes it cast.
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    borsh::BorshSerialize,
+    borsh::BorshDeserialize,
+)]
 pub struct VoteTally {
-    votes: BTreeMap<(Address, bool), BTreeSet<Address>>,
+    /// For each candidate, the validators voting to add it.
+    add: BTreeMap<Address, BTreeSet<Address>>,
+    /// For each candidate, the validators voting to remove it.
+    remove: BTreeMap<Address, BTreeSet<Address>>,
 }
 
 impl VoteTally {
-    /// Record `proposer`'s vote; if more than half of `validators` now agree, apply it and return true.
+    /// Record `proposer`'s vote and apply it to `validators` (kept sorted) if it passes. Returns true when the
+    /// validator set changed.
     pub fn cast(&mut self, proposer: Address, vote: Vote, validators: &mut Vec<Address>) -> bool {
-        let present = validators.contains(&vote.recipient);
-        if present == vote.add {
-            return false; // adding a member or removing a stranger changes nothing
+        let (backing, opposing) = if vote.add {
+            (&mut self.add, &mut self.remove)
+        } else {
+            (&mut self.remove, &mut self.add)
+        };
+        backing.entry(vote.recipient).or_default().insert(proposer);
+        if let Some(o) = opposing.get_mut(&vote.recipient) {
+            o.remove(&proposer);
         }
-        // A validator's newer vote on a candidate replaces its older opposite vote.
-        if let Some(v) = self.votes.get_mut(&(vote.recipient, !vote.add)) {
-            v.remove(&proposer);
-        }
-        let voters = self.votes.entry((vote.recipient, vote.add)).or_default();
-        voters.insert(proposer);
-        if voters.len() < validators.len() / 2 + 1 {
+        let needed = validators.len() / 2 + 1;
+        if backing.get(&vote.recipient).map_or(0, BTreeSet::len) < needed {
             return false;
         }
-        self.votes.retain(|(candidate, _), _| *candidate != vote.recipient);
+        self.add.remove(&vote.recipient);
+        self.remove.remove(&vote.recipient);
+        let before = validators.len();
         if vote.add {
-            validators.push(vote.recipient);
-            validators.sort();
+            if let Err(at) = validators.binary_search(&vote.recipient) {
+                validators.insert(at, vote.recipient);
+            }
         } else {
             validators.retain(|v| *v != vote.recipient);
-            for voters in self.votes.values_mut() {
+            for voters in self.add.values_mut().chain(self.remove.values_mut()) {
                 voters.remove(&vote.recipient);
             }
         }
-        true
+        self.add.retain(|_, v| !v.is_empty());
+        self.remove.retain(|_, v| !v.is_empty());
+        validators.len() != before
     }
 
-    /// Forget every pending vote (at an epoch boundary).
+    /// Forget every pending vote (at an epoch block).
     pub fn reset(&mut self) {
-        self.votes.clear();
+        self.add.clear();
+        self.remove.clear();
+    }
+
+    /// Number of candidates with pending votes.
+    pub fn pending(&self) -> usize {
+        self.add.len() + self.remove.len()
     }
 }
 
 /// The trusted tip of a Besu chain: what the next header is checked against.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, borsh::BorshSerialize, borsh::BorshDeserialize,
+)]
 pub struct BftChainState {
     /// Consensus family.
     pub family: BftFamily,
-    /// Blocks per epoch (votes are discarded at multiples of it).
+    /// Blocks per epoch (pending votes are discarded at multiples of it).
     pub epoch_length: u64,
-    /// Validators that must seal the next block, sorted.
+    /// Validators that must seal the next block, sorted ascending.
     pub validators: Vec<Address>,
     /// Pending votes.
     pub tally: VoteTally,
@@ -175,36 +234,81 @@ pub struct BftChainState {
     pub number: u64,
     /// Hash of the trusted tip.
     pub hash: B256,
+    /// Timestamp of the trusted tip (seconds).
+    pub timestamp: u64,
+}
+
+/// The validator list a header carries, checked to be sorted ascending without repeats (Besu's rule).
+fn listed_validators(extra: &BftExtra) -> Result<&[Address]> {
+    if extra.validators.is_empty() {
+        return Err(EthError::Malformed(
+            "extraData lists no validators (contract-based validator selection is not supported)".into(),
+        ));
+    }
+    if !extra.validators.windows(2).all(|w| w[0] < w[1]) {
+        return Err(EthError::Malformed(
+            "extraData validators are not sorted ascending without repeats".into(),
+        ));
+    }
+    Ok(&extra.validators)
 }
 
 impl BftChainState {
-    /// Trust a block (usually genesis, chosen by governance): its extraData lists the validators of the next block.
+    /// Trust a block (genesis, or a block chosen by governance). Its extraData lists (in any order, for genesis)
+    /// the validators that sealed it; applying its own vote gives the validators of the next block. Votes cast before it are unknown, so trust
+    /// genesis or an epoch block: from elsewhere a vote already in progress would make the client reject (never
+    /// accept) the block where it passes.
     pub fn from_trusted_header(family: BftFamily, header: &Header, epoch_length: u64) -> Result<Self> {
         if epoch_length == 0 {
             return Err(EthError::Malformed("epoch length 0".into()));
         }
         let extra = BftExtra::decode(family, &header.extra_data)?;
+        // Genesis files may list validators in any order; Besu keeps them sorted from then on.
         let mut validators = extra.validators.clone();
         validators.sort();
         validators.dedup();
-        if validators.is_empty() {
-            return Err(EthError::Malformed("trusted header lists no validators".into()));
+        if validators.is_empty() || validators.len() != extra.validators.len() {
+            return Err(EthError::Malformed(
+                "trusted header lists no validators, or one twice".into(),
+            ));
         }
-        Ok(BftChainState {
+        let mut state = BftChainState {
             family,
             epoch_length,
             validators,
             tally: VoteTally::default(),
             number: header.number,
             hash: extra.block_hash(header),
-        })
+            timestamp: header.timestamp,
+        };
+        let vote = match family {
+            BftFamily::Ibft1 => ibft1_vote(header)?,
+            _ => extra.vote,
+        };
+        if let Some(vote) = vote.filter(|_| !header.number.is_multiple_of(epoch_length)) {
+            let proposer = match family {
+                BftFamily::Ibft1 => {
+                    let seal = extra.proposer_seal.ok_or_else(|| {
+                        EthError::Malformed("IBFT 1.0 block with a vote but no proposer seal".into())
+                    })?;
+                    recover_signer(&seal, &ibft1_proposer_digest(&extra, header)?)?
+                }
+                _ => header.beneficiary,
+            };
+            state.tally.cast(proposer, vote, &mut state.validators);
+        }
+        Ok(state)
     }
 
-    /// Verify `header` as the next block and advance: it must point at the trusted tip, carry a quorum of seals
-    /// from the current validators and list exactly the validators its vote leads to.
+    /// Verify `header` as the next block and advance: it must point at the trusted tip, list exactly the
+    /// validators that must seal it, carry a quorum of their seals, and not go back in time. Its vote is then
+    /// counted (or, at an epoch block, every pending vote is discarded) to give the next block's validators.
     pub fn advance(&mut self, header: &Header) -> Result<VerifiedBftHeader> {
         if header.number != self.number.saturating_add(1) {
-            return Err(EthError::NotSequential(format!("block {} after trusted block {}", header.number, self.number)));
+            return Err(EthError::NotSequential(format!(
+                "block {} after trusted block {}",
+                header.number, self.number
+            )));
         }
         if header.parent_hash != self.hash {
             return Err(EthError::HashMismatch(format!(
@@ -212,26 +316,33 @@ impl BftChainState {
                 header.number, header.parent_hash, self.number, self.hash
             )));
         }
+        if header.timestamp < self.timestamp {
+            return Err(EthError::NotSequential(format!(
+                "block {} has timestamp {}, before its parent's {}",
+                header.number, header.timestamp, self.timestamp
+            )));
+        }
         let verified = verify_bft_header(self.family, header, &self.validators)?;
+        let listed = listed_validators(&verified.extra)?;
+        if listed != self.validators.as_slice() {
+            return Err(EthError::ValidatorMismatch {
+                listed: listed.to_vec(),
+                expected: self.validators.clone(),
+            });
+        }
         let mut next = self.validators.clone();
         let mut tally = self.tally.clone();
         if header.number.is_multiple_of(self.epoch_length) {
-            if verified.vote.is_some() {
-                return Err(EthError::BadVote(format!("vote at epoch block {}", header.number)));
-            }
+            // Besu ignores votes in epoch blocks and starts the tally afresh.
             tally.reset();
         } else if let Some(vote) = verified.vote {
             tally.cast(verified.proposer, vote, &mut next);
-        }
-        let mut listed = verified.extra.validators.clone();
-        listed.sort();
-        if listed != next {
-            return Err(EthError::ValidatorMismatch { listed, expected: next });
         }
         self.validators = next;
         self.tally = tally;
         self.number = verified.number;
         self.hash = verified.hash;
+        self.timestamp = verified.timestamp;
         Ok(verified)
     }
 }
@@ -241,167 +352,6 @@ pub fn validators_hash(validators: &[Address]) -> B256 {
     let mut sorted = validators.to_vec();
     sorted.sort();
     keccak256(sorted.iter().flat_map(|a| a.0 .0).collect::<Vec<u8>>())
-}
-
-/// Two sealed headers for one height: proof the validators forked the chain.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BesuMisbehaviour {
-    /// One header.
-    pub header1: Header,
-    /// The other header, at the same number.
-    pub header2: Header,
-}
-
-#[derive(Clone, Debug)]
-struct Recorded {
-    hash: B256,
-    /// Validators that had to seal this block.
-    sealers: Vec<Address>,
-    consensus: ConsensusState,
-}
-
-/// A light client of one Besu chain. Headers are accepted one after another (BFT headers carry no skipping
-/// certificate: the validator set of each block follows from its parent).
-#[derive(Clone, Debug)]
-pub struct BesuClient {
-    chain_id: String,
-    trusting_period: Duration,
-    state: BftChainState,
-    recorded: BTreeMap<u64, Recorded>,
-    frozen: bool,
-}
-
-fn consensus_of(timestamp: u64, state_root: B256, next_validators: &[Address]) -> ConsensusState {
-    ConsensusState {
-        time: Time::from_secs(timestamp),
-        root: state_root.to_vec(),
-        next_validators_hash: validators_hash(next_validators).to_vec(),
-    }
-}
-
-impl BesuClient {
-    /// A client trusting `trusted` (chosen by governance, e.g. genesis).
-    pub fn new(
-        chain_id: impl Into<String>,
-        family: BftFamily,
-        trusted: &Header,
-        epoch_length: u64,
-        trusting_period: Duration,
-    ) -> Result<Self> {
-        let state = BftChainState::from_trusted_header(family, trusted, epoch_length)?;
-        let mut recorded = BTreeMap::new();
-        recorded.insert(
-            trusted.number,
-            Recorded {
-                hash: state.hash,
-                sealers: Vec::new(),
-                consensus: consensus_of(trusted.timestamp, trusted.state_root, &state.validators),
-            },
-        );
-        Ok(BesuClient { chain_id: chain_id.into(), trusting_period, state, recorded, frozen: false })
-    }
-
-    /// The trusted tip's chain state (validators of the next block, pending votes).
-    pub fn chain_state(&self) -> &BftChainState {
-        &self.state
-    }
-
-    fn root_at(&self, height: u64) -> Result<B256> {
-        if self.frozen {
-            return Err(EthError::Frozen);
-        }
-        let r = self.recorded.get(&height).ok_or(EthError::UnknownHeight(height))?;
-        Ok(B256::from_slice(&r.consensus.root))
-    }
-
-    /// Whether `header` is validly sealed by the validators that sealed the recorded block at its height.
-    fn sealed_like_recorded(&self, header: &Header) -> Result<B256> {
-        let rec = self.recorded.get(&header.number).ok_or(EthError::UnknownHeight(header.number))?;
-        if rec.sealers.is_empty() {
-            return Err(EthError::UnknownHeight(header.number));
-        }
-        Ok(verify_bft_header(self.state.family, header, &rec.sealers)?.hash)
-    }
-}
-
-impl LightClient for BesuClient {
-    type Header = Header;
-    type Proof = EthStateProof;
-    type Misbehaviour = BesuMisbehaviour;
-    type Error = EthError;
-
-    fn chain_id(&self) -> &str {
-        &self.chain_id
-    }
-
-    fn latest_height(&self) -> u64 {
-        self.state.number
-    }
-
-    fn status(&self, now: Time) -> ClientStatus {
-        if self.frozen {
-            return ClientStatus::Frozen;
-        }
-        match self.recorded.get(&self.state.number) {
-            Some(r) if r.consensus.time.plus(self.trusting_period) > now => ClientStatus::Active,
-            _ => ClientStatus::Expired,
-        }
-    }
-
-    fn consensus_state(&self, height: u64) -> Option<&ConsensusState> {
-        self.recorded.get(&height).map(|r| &r.consensus)
-    }
-
-    fn verify_header(&mut self, header: Header, now: Time) -> Result<UpdateOutcome> {
-        match self.status(now) {
-            ClientStatus::Active => {}
-            ClientStatus::Frozen => return Err(EthError::Frozen),
-            ClientStatus::Expired => return Err(EthError::Expired),
-        }
-        if let Some(rec) = self.recorded.get(&header.number) {
-            let extra = BftExtra::decode(self.state.family, &header.extra_data)?;
-            if extra.block_hash(&header) == rec.hash {
-                return Ok(UpdateOutcome { height: header.number, consensus_state: rec.consensus.clone() });
-            }
-            self.sealed_like_recorded(&header)?;
-            self.frozen = true;
-            return Err(EthError::Misbehaviour(header.number));
-        }
-        let sealers = self.state.validators.clone();
-        let mut next = self.state.clone();
-        let verified = next.advance(&header)?;
-        let consensus = consensus_of(verified.timestamp, verified.state_root, &next.validators);
-        self.recorded.insert(verified.number, Recorded { hash: verified.hash, sealers, consensus: consensus.clone() });
-        self.state = next;
-        Ok(UpdateOutcome { height: verified.number, consensus_state: consensus })
-    }
-
-    /// `path` is a 20-byte account address (value: the RLP account) or address ‖ 32-byte slot (value: the slot's
-    /// big-endian value).
-    fn verify_membership(&self, height: u64, path: &[u8], value: &[u8], proof: &EthStateProof) -> Result<()> {
-        proof::verify_path(self.root_at(height)?, path, Some(value), proof)
-    }
-
-    fn verify_non_membership(&self, height: u64, path: &[u8], proof: &EthStateProof) -> Result<()> {
-        proof::verify_path(self.root_at(height)?, path, None, proof)
-    }
-
-    fn check_misbehaviour(&mut self, evidence: BesuMisbehaviour, _now: Time) -> Result<bool> {
-        if self.frozen {
-            return Err(EthError::Frozen);
-        }
-        let (a, b) = (&evidence.header1, &evidence.header2);
-        if a.number != b.number {
-            return Err(EthError::Malformed(format!("evidence headers are at heights {} and {}", a.number, b.number)));
-        }
-        let ha = self.sealed_like_recorded(a)?;
-        let hb = self.sealed_like_recorded(b)?;
-        if ha == hb {
-            return Ok(false);
-        }
-        self.frozen = true;
-        Ok(true)
-    }
 }
 
 #[cfg(test)]
@@ -414,16 +364,64 @@ mod tests {
     }
 
     #[test]
-    fn votes_need_a_majority() {
+    fn votes_need_a_majority_and_follow_besu_counting() {
         let vals: Vec<Address> = (1..=4).map(Address::repeat_byte).collect();
         let mut set = vals.clone();
         let mut tally = VoteTally::default();
-        let cand = Vote { recipient: Address::repeat_byte(9), add: true };
+        let cand = Vote {
+            recipient: Address::repeat_byte(9),
+            add: true,
+        };
         assert!(!tally.cast(vals[0], cand, &mut set));
-        assert!(!tally.cast(vals[0], cand, &mut set), "a repeated vote counts once");
+        assert!(
+            !tally.cast(vals[0], cand, &mut set),
+            "a repeated vote counts once"
+        );
         assert!(!tally.cast(vals[1], cand, &mut set));
-        assert!(tally.cast(vals[2], cand, &mut set));
+        assert!(tally.cast(vals[2], cand, &mut set), "3 of 4 is more than half");
         assert_eq!(set.len(), 5);
-        assert!(!tally.cast(vals[0], cand, &mut set), "adding a member is a no-op");
+        assert!(set.windows(2).all(|w| w[0] < w[1]), "kept sorted");
+        assert_eq!(tally.pending(), 0, "a passed change discards its votes");
+        // A later opposite vote replaces an earlier one.
+        let drop4 = Vote {
+            recipient: vals[3],
+            add: false,
+        };
+        let keep4 = Vote {
+            recipient: vals[3],
+            add: true,
+        };
+        assert!(!tally.cast(vals[0], drop4, &mut set));
+        assert!(!tally.cast(vals[1], drop4, &mut set));
+        assert!(!tally.cast(vals[0], keep4, &mut set));
+        assert!(
+            !tally.cast(vals[2], drop4, &mut set),
+            "only 2 drop votes remain of the 3 needed"
+        );
+        assert!(tally.cast(vals[3], drop4, &mut set), "the third drop vote passes");
+        assert_eq!(set.len(), 4);
+        assert!(!set.contains(&vals[3]));
+    }
+
+    #[test]
+    fn a_removed_validator_loses_its_pending_votes() {
+        let vals: Vec<Address> = (1..=3).map(Address::repeat_byte).collect();
+        let mut set = vals.clone();
+        let mut tally = VoteTally::default();
+        let cand = Vote {
+            recipient: Address::repeat_byte(9),
+            add: true,
+        };
+        assert!(!tally.cast(vals[2], cand, &mut set));
+        let drop3 = Vote {
+            recipient: vals[2],
+            add: false,
+        };
+        assert!(!tally.cast(vals[0], drop3, &mut set));
+        assert!(tally.cast(vals[1], drop3, &mut set));
+        assert_eq!(set, vals[..2].to_vec());
+        // vals[2]'s vote for the candidate is gone: one vote from vals[0] is not a majority of 2.
+        assert!(!tally.cast(vals[0], cand, &mut set));
+        assert!(tally.cast(vals[1], cand, &mut set));
     }
 }

@@ -18,11 +18,24 @@ use std::str::FromStr;
 use alloy_consensus::Header;
 use alloy_primitives::{keccak256, Address, B256};
 use alloy_rlp::Encodable;
+use serde::{Deserialize, Serialize};
 
 use super::{EthError, Result};
 
 /// The BFT consensus family a Besu chain runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    borsh::BorshSerialize,
+    borsh::BorshDeserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum BftFamily {
     /// QBFT (Besu's current BFT protocol).
     Qbft,
@@ -39,13 +52,28 @@ impl FromStr for BftFamily {
             "qbft" => Ok(BftFamily::Qbft),
             "ibft2" => Ok(BftFamily::Ibft2),
             "ibft" | "ibft1" => Ok(BftFamily::Ibft1),
-            other => Err(EthError::Malformed(format!("unknown consensus {other:?}: use qbft, ibft2 or ibft"))),
+            other => Err(EthError::Malformed(format!(
+                "unknown consensus {other:?}: use qbft, ibft2 or ibft"
+            ))),
+        }
+    }
+}
+
+impl BftFamily {
+    /// The name the CLI and Besu's genesis use: `qbft`, `ibft2` or `ibft`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BftFamily::Qbft => "qbft",
+            BftFamily::Ibft2 => "ibft2",
+            BftFamily::Ibft1 => "ibft",
         }
     }
 }
 
 /// A validator-set vote.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, borsh::BorshSerialize, borsh::BorshDeserialize,
+)]
 pub struct Vote {
     /// The address voted in or out.
     pub recipient: Address,
@@ -103,7 +131,11 @@ fn next_item<'a>(buf: &mut &'a [u8]) -> Result<Item<'a>> {
         .checked_add(h.payload_length)
         .filter(|t| *t <= all.len())
         .ok_or_else(|| EthError::Malformed("RLP item runs past the end".into()))?;
-    let item = Item { raw: &all[..total], payload: &all[header_len..total], list: h.list };
+    let item = Item {
+        raw: &all[..total],
+        payload: &all[header_len..total],
+        list: h.list,
+    };
     *buf = &all[total..];
     Ok(item)
 }
@@ -136,19 +168,31 @@ fn addresses(item: &Item<'_>) -> Result<Vec<Address>> {
 }
 
 fn seals(item: &Item<'_>) -> Result<Vec<Seal>> {
-    list_items(item, "seal list")?.into_iter().map(|b| seal(&b)).collect()
+    list_items(item, "seal list")?
+        .into_iter()
+        .map(|b| seal(&b))
+        .collect()
 }
 
 fn seal(b: &[u8]) -> Result<Seal> {
-    Seal::try_from(b).map_err(|_| EthError::Malformed(format!("seal of {} bytes, expected {SEAL_LEN}", b.len())))
+    Seal::try_from(b)
+        .map_err(|_| EthError::Malformed(format!("seal of {} bytes, expected {SEAL_LEN}", b.len())))
 }
 
-fn vote(item: &Item<'_>) -> Result<Option<Vote>> {
-    if item.payload.is_empty() {
+fn vote(item: &Item<'_>, family: BftFamily) -> Result<Option<Vote>> {
+    // Besu writes an absent vote as an empty list in QBFT and as an empty string (RLP null) in IBFT 2.0.
+    let absent = match family {
+        BftFamily::Qbft => item.list && item.payload.is_empty(),
+        _ => !item.list && item.payload.is_empty(),
+    };
+    if absent {
         return Ok(None);
     }
     if !item.list {
-        return Err(EthError::Malformed("vote is neither empty nor a list".into()));
+        return Err(EthError::Malformed(format!(
+            "{} vote is neither absent nor a list",
+            family.name()
+        )));
     }
     let mut buf = item.payload;
     let recipient = next_item(&mut buf)?;
@@ -158,10 +202,17 @@ fn vote(item: &Item<'_>) -> Result<Option<Vote>> {
     }
     let add = match kind.payload {
         [0xff] => true,
-        [0x00] | [] => false,
-        other => return Err(EthError::Malformed(format!("vote type {other:02x?} is neither add (0xff) nor drop (0x00)"))),
+        [0x00] => false,
+        other => {
+            return Err(EthError::Malformed(format!(
+                "vote type {other:02x?} is neither add (0xff) nor drop (0x00)"
+            )))
+        }
     };
-    Ok(Some(Vote { recipient: Address::from_slice(recipient.payload), add }))
+    Ok(Some(Vote {
+        recipient: Address::from_slice(recipient.payload),
+        add,
+    }))
 }
 
 fn round(item: &Item<'_>, family: BftFamily) -> Result<u32> {
@@ -170,10 +221,18 @@ fn round(item: &Item<'_>, family: BftFamily) -> Result<u32> {
     }
     let p = item.payload;
     if family == BftFamily::Ibft2 && p.len() != 4 {
-        return Err(EthError::Malformed(format!("IBFT 2.0 round must be 4 bytes, got {}", p.len())));
+        return Err(EthError::Malformed(format!(
+            "IBFT 2.0 round must be 4 bytes, got {}",
+            p.len()
+        )));
     }
     if p.len() > 4 {
         return Err(EthError::Malformed("round wider than 32 bits".into()));
+    }
+    if family == BftFamily::Qbft && p.first() == Some(&0) {
+        return Err(EthError::Malformed(
+            "QBFT round is not a minimal integer (leading zero byte)".into(),
+        ));
     }
     Ok(p.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
 }
@@ -181,7 +240,11 @@ fn round(item: &Item<'_>, family: BftFamily) -> Result<u32> {
 fn wrap_list(items: &[&[u8]]) -> Vec<u8> {
     let payload_length = items.iter().map(|i| i.len()).sum();
     let mut out = Vec::with_capacity(payload_length + 9);
-    alloy_rlp::Header { list: true, payload_length }.encode(&mut out);
+    alloy_rlp::Header {
+        list: true,
+        payload_length,
+    }
+    .encode(&mut out);
     for i in items {
         out.extend_from_slice(i);
     }
@@ -209,7 +272,10 @@ impl BftExtra {
             parts.push(next_item(&mut items)?);
         }
         if parts.len() != 5 {
-            return Err(EthError::Malformed(format!("extraData has {} items, expected 5", parts.len())));
+            return Err(EthError::Malformed(format!(
+                "extraData has {} items, expected 5",
+                parts.len()
+            )));
         }
         if parts[0].list || parts[0].payload.len() != VANITY_LEN {
             return Err(EthError::Malformed("vanity is not 32 bytes".into()));
@@ -218,7 +284,7 @@ impl BftExtra {
             family,
             vanity: parts[0].payload.to_vec(),
             validators: addresses(&parts[1])?,
-            vote: vote(&parts[2])?,
+            vote: vote(&parts[2], family)?,
             round: round(&parts[3], family)?,
             committed_seals: seals(&parts[4])?,
             proposer_seal: None,
@@ -232,21 +298,31 @@ impl BftExtra {
 
     fn decode_ibft1(extra: &[u8]) -> Result<Self> {
         if extra.len() < VANITY_LEN {
-            return Err(EthError::Malformed("IBFT 1.0 extraData shorter than its 32-byte vanity".into()));
+            return Err(EthError::Malformed(
+                "IBFT 1.0 extraData shorter than its 32-byte vanity".into(),
+            ));
         }
         let (vanity, mut buf) = extra.split_at(VANITY_LEN);
         let outer = next_item(&mut buf)?;
         if !buf.is_empty() || !outer.list {
-            return Err(EthError::Malformed("IBFT 1.0 extraData is not vanity ‖ one RLP list".into()));
+            return Err(EthError::Malformed(
+                "IBFT 1.0 extraData is not vanity ‖ one RLP list".into(),
+            ));
         }
         let mut items = outer.payload;
         let validators = next_item(&mut items)?;
         let proposer = next_item(&mut items)?;
         let committed = next_item(&mut items)?;
         if !items.is_empty() || proposer.list {
-            return Err(EthError::Malformed("IBFT 1.0 extraData is not [validators, seal, seals]".into()));
+            return Err(EthError::Malformed(
+                "IBFT 1.0 extraData is not [validators, seal, seals]".into(),
+            ));
         }
-        let proposer_seal = if proposer.payload.is_empty() { None } else { Some(seal(proposer.payload)?) };
+        let proposer_seal = if proposer.payload.is_empty() {
+            None
+        } else {
+            Some(seal(proposer.payload)?)
+        };
         Ok(BftExtra {
             family: BftFamily::Ibft1,
             vanity: vanity.to_vec(),
@@ -276,7 +352,13 @@ impl BftExtra {
             BftFamily::Qbft => {
                 let mut round0 = Vec::new();
                 0u32.encode(&mut round0);
-                wrap_list(&[&self.raw_vanity, &self.raw_validators, &self.raw_vote, &round0, &[EMPTY_LIST]])
+                wrap_list(&[
+                    &self.raw_vanity,
+                    &self.raw_validators,
+                    &self.raw_vote,
+                    &round0,
+                    &[EMPTY_LIST],
+                ])
             }
             BftFamily::Ibft2 => wrap_list(&[&self.raw_vanity, &self.raw_validators, &self.raw_vote]),
             BftFamily::Ibft1 => self.ibft1_extra(&self.raw_proposer_seal),
@@ -289,11 +371,22 @@ impl BftExtra {
         match self.family {
             BftFamily::Qbft => hash_with_extra(
                 header,
-                wrap_list(&[&self.raw_vanity, &self.raw_validators, &self.raw_vote, &self.raw_round, &[EMPTY_LIST]]),
+                wrap_list(&[
+                    &self.raw_vanity,
+                    &self.raw_validators,
+                    &self.raw_vote,
+                    &self.raw_round,
+                    &[EMPTY_LIST],
+                ]),
             ),
             BftFamily::Ibft2 => hash_with_extra(
                 header,
-                wrap_list(&[&self.raw_vanity, &self.raw_validators, &self.raw_vote, &self.raw_round]),
+                wrap_list(&[
+                    &self.raw_vanity,
+                    &self.raw_validators,
+                    &self.raw_vote,
+                    &self.raw_round,
+                ]),
             ),
             BftFamily::Ibft1 => {
                 let mut msg = self.block_hash(header).to_vec();
@@ -329,8 +422,15 @@ pub fn encode_bft_extra(
     let mut v = Vec::new();
     vanity.as_slice().encode(&mut v);
     let mut vals = Vec::new();
-    let vals_payload: Vec<u8> = validators.iter().flat_map(|a| alloy_rlp::encode(a.as_slice())).collect();
-    alloy_rlp::Header { list: true, payload_length: vals_payload.len() }.encode(&mut vals);
+    let vals_payload: Vec<u8> = validators
+        .iter()
+        .flat_map(|a| alloy_rlp::encode(a.as_slice()))
+        .collect();
+    alloy_rlp::Header {
+        list: true,
+        payload_length: vals_payload.len(),
+    }
+    .encode(&mut vals);
     vals.extend(vals_payload);
     let vote_raw = match (vote, family) {
         (None, BftFamily::Qbft) => vec![EMPTY_LIST],
@@ -341,16 +441,27 @@ pub fn encode_bft_extra(
             let kind: &[u8] = if vt.add { &[0x81, 0xff] } else { &[0x00] };
             wrap_list(&[&recipient, kind])
         }
-        (_, BftFamily::Ibft1) => return Err(EthError::Malformed("IBFT 1.0 extraData has another layout".into())),
+        (_, BftFamily::Ibft1) => {
+            return Err(EthError::Malformed(
+                "IBFT 1.0 extraData has another layout".into(),
+            ))
+        }
     };
     let mut round_raw = Vec::new();
     match family {
         BftFamily::Ibft2 => round.to_be_bytes().as_slice().encode(&mut round_raw),
         _ => round.encode(&mut round_raw),
     }
-    let seals_payload: Vec<u8> = seals.iter().flat_map(|s| alloy_rlp::encode(s.as_slice())).collect();
+    let seals_payload: Vec<u8> = seals
+        .iter()
+        .flat_map(|s| alloy_rlp::encode(s.as_slice()))
+        .collect();
     let mut seals_raw = Vec::new();
-    alloy_rlp::Header { list: true, payload_length: seals_payload.len() }.encode(&mut seals_raw);
+    alloy_rlp::Header {
+        list: true,
+        payload_length: seals_payload.len(),
+    }
+    .encode(&mut seals_raw);
     seals_raw.extend(seals_payload);
     Ok(wrap_list(&[&v, &vals, &vote_raw, &round_raw, &seals_raw]))
 }
@@ -362,7 +473,10 @@ mod tests {
     #[test]
     fn encode_then_decode_round_trips() {
         let vals = [Address::repeat_byte(1), Address::repeat_byte(2)];
-        let vote = Some(Vote { recipient: Address::repeat_byte(3), add: true });
+        let vote = Some(Vote {
+            recipient: Address::repeat_byte(3),
+            add: true,
+        });
         for family in [BftFamily::Qbft, BftFamily::Ibft2] {
             let seals = [[7u8; SEAL_LEN]];
             let raw = encode_bft_extra(family, &[9; 32], &vals, vote, 258, &seals).expect("encodes");

@@ -1,21 +1,24 @@
 //! Ethereum-family permissioned chains: Hyperledger Besu with QBFT, IBFT 2.0 or IBFT 1.0 consensus.
 //!
 //! **Owns**: the BFT extraData formats and block-hash rules of each family ([`extra`]), committed- and
-//! proposer-seal checks with validator-set votes and the Besu light client ([`bft`]), EIP-1186 `eth_getProof`
-//! account and storage proofs ([`proof`]), and parsing of headers and blocks from RLP and JSON-RPC ([`parse`]).
+//! proposer-seal checks with validator-set votes ([`bft`]), the Besu light client ([`client`]), EIP-1186
+//! `eth_getProof` account and storage proofs ([`proof`]), and parsing of headers and blocks from RLP and JSON-RPC
+//! ([`parse`]).
 //!
 //! **Must never**: read files or the network, or trust a header's own hash field: every hash is recomputed from
 //! the header's fields with the family's rule. RLP, Merkle-Patricia proofs, header encoding and secp256k1 come
 //! from `alloy-rlp`, `alloy-trie`, `alloy-consensus` and `k256`, never written by hand here.
 
 pub mod bft;
+pub mod client;
 pub mod extra;
 pub mod parse;
 pub mod proof;
 
 pub use alloy_consensus::Header;
 pub use alloy_primitives::{Address, B256};
-pub use bft::{BesuClient, BesuMisbehaviour, BftChainState, VerifiedBftHeader};
+pub use bft::{BftChainState, VerifiedBftHeader, VoteTally};
+pub use client::{BesuClient, BesuHeader, BesuMisbehaviour, BesuParams};
 pub use extra::{BftExtra, BftFamily, Vote};
 pub use proof::{AccountProof, EthStateProof, StorageProof, VerifiedAccount};
 
@@ -70,6 +73,16 @@ pub enum EthError {
     /// A Merkle-Patricia proof does not prove the claimed account or storage value.
     #[error("proof rejected: {0}")]
     ProofRejected(String),
+    /// The header's timestamp is ahead of `now` by more than the allowed clock drift.
+    #[error("block {number} has timestamp {timestamp}, more than the clock drift ahead of now ({now})")]
+    FromFuture {
+        /// Block number.
+        number: u64,
+        /// Its timestamp (seconds).
+        timestamp: u64,
+        /// The caller's time (seconds).
+        now: u64,
+    },
     /// The client is frozen by misbehaviour.
     #[error("client is frozen")]
     Frozen,

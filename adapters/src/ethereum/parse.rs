@@ -18,7 +18,9 @@ fn malformed(what: &str, e: impl std::fmt::Display) -> EthError {
 pub fn rpc_result(json: &str, what: &str) -> Result<Value> {
     let mut v: Value = serde_json::from_str(json).map_err(|e| malformed(what, e))?;
     if let Some(err) = v.get("error") {
-        return Err(EthError::Malformed(format!("{what}: the node answered with an error: {err}")));
+        return Err(EthError::Malformed(format!(
+            "{what}: the node answered with an error: {err}"
+        )));
     }
     Ok(match v.get_mut("result") {
         Some(r) => r.take(),
@@ -37,7 +39,10 @@ pub fn header_from_rlp(bytes: &[u8]) -> Result<Header> {
     let mut buf = bytes;
     let h = Header::decode(&mut buf)?;
     if !buf.is_empty() {
-        return Err(EthError::Malformed(format!("{} bytes after the header", buf.len())));
+        return Err(EthError::Malformed(format!(
+            "{} bytes after the header",
+            buf.len()
+        )));
     }
     Ok(h)
 }
@@ -79,7 +84,9 @@ fn normalise_header_object(mut obj: Map<String, Value>) -> Value {
 pub fn header_from_json(json: &str) -> Result<(Header, Option<B256>)> {
     let v = rpc_result(json, "header JSON")?;
     let Value::Object(obj) = v else {
-        return Err(EthError::Malformed("header JSON is not an object (was the block found?)".into()));
+        return Err(EthError::Malformed(
+            "header JSON is not an object (was the block found?)".into(),
+        ));
     };
     let claimed = match obj.get("hash") {
         Some(Value::String(s)) => Some(s.parse::<B256>().map_err(|e| malformed("hash field", e))?),
@@ -99,13 +106,21 @@ pub fn header_from_text(text: &str) -> Result<(Header, Option<B256>)> {
     }
 }
 
+/// The RLP encoding of a header (what [`header_from_rlp`] reads back).
+pub fn header_to_rlp(header: &Header) -> Vec<u8> {
+    alloy_rlp::encode(header)
+}
+
 /// Headers of concatenated RLP blocks (`[header, transactions, ommers, …]` each).
 pub fn headers_from_block_stream(mut bytes: &[u8]) -> Result<Vec<Header>> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
         let outer = alloy_rlp::Header::decode(&mut bytes)?;
         if !outer.list || outer.payload_length > bytes.len() {
-            return Err(EthError::Malformed(format!("block #{} is not a complete RLP list", out.len())));
+            return Err(EthError::Malformed(format!(
+                "block #{} is not a complete RLP list",
+                out.len()
+            )));
         }
         let (mut block, rest) = bytes.split_at(outer.payload_length);
         out.push(Header::decode(&mut block)?);
@@ -156,12 +171,16 @@ pub struct Genesis {
 fn flex_u64(v: Option<&Value>, what: &str) -> Result<u64> {
     match v {
         None => Ok(0),
-        Some(Value::Number(n)) => n.as_u64().ok_or_else(|| EthError::Malformed(format!("{what} is not a u64"))),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| EthError::Malformed(format!("{what} is not a u64"))),
         Some(Value::String(s)) => match s.strip_prefix("0x") {
             Some(h) => u64::from_str_radix(h, 16).map_err(|e| malformed(what, e)),
             None => s.parse().map_err(|e| malformed(what, e)),
         },
-        Some(_) => Err(EthError::Malformed(format!("{what} is neither a number nor a string"))),
+        Some(_) => Err(EthError::Malformed(format!(
+            "{what} is neither a number nor a string"
+        ))),
     }
 }
 
@@ -172,31 +191,50 @@ fn str_field<'a>(g: &'a Value, name: &str) -> Option<&'a str> {
 /// Parse a Besu genesis file for the given family.
 pub fn genesis_from_json(json: &str, family: BftFamily) -> Result<Genesis> {
     let g: Value = serde_json::from_str(json).map_err(|e| malformed("genesis JSON", e))?;
-    let config = g.get("config").ok_or_else(|| EthError::Malformed("genesis has no config".into()))?;
+    let config = g
+        .get("config")
+        .ok_or_else(|| EthError::Malformed("genesis has no config".into()))?;
     let section = match family {
         BftFamily::Qbft => "qbft",
         BftFamily::Ibft2 => "ibft2",
         BftFamily::Ibft1 => "ibft",
     };
     let epoch = config.get(section).and_then(|s| s.get("epochlength"));
-    let epoch_length = if epoch.is_some() { flex_u64(epoch, "epochlength")? } else { 30_000 };
+    let epoch_length = if epoch.is_some() {
+        flex_u64(epoch, "epochlength")?
+    } else {
+        30_000
+    };
     Ok(Genesis {
         chain_id: flex_u64(config.get("chainId"), "chainId")?,
         epoch_length,
         extra_data: decode_hex(str_field(&g, "extraData").unwrap_or("0x"))?,
         timestamp: flex_u64(g.get("timestamp"), "timestamp")?,
         gas_limit: flex_u64(g.get("gasLimit"), "gasLimit")?,
-        mix_hash: str_field(&g, "mixHash").unwrap_or("0x").parse().unwrap_or_default(),
-        coinbase: str_field(&g, "coinbase").unwrap_or("0x").parse().unwrap_or_default(),
+        mix_hash: match str_field(&g, "mixHash") {
+            Some(h) => h.parse().map_err(|e| malformed("mixHash", e))?,
+            None => B256::ZERO,
+        },
+        coinbase: match str_field(&g, "coinbase") {
+            Some(a) => a.parse().map_err(|e| malformed("coinbase", e))?,
+            None => Address::ZERO,
+        },
     })
 }
 
 impl Genesis {
     /// Check that `header` is the block 0 this genesis describes.
     pub fn matches(&self, header: &Header) -> Result<()> {
-        let mismatch = |field: &str| Err(EthError::HashMismatch(format!("block 0 {field} differs from the genesis file")));
+        let mismatch = |field: &str| {
+            Err(EthError::HashMismatch(format!(
+                "block 0 {field} differs from the genesis file"
+            )))
+        };
         if header.number != 0 {
-            return Err(EthError::NotSequential(format!("first block is {}, not 0", header.number)));
+            return Err(EthError::NotSequential(format!(
+                "first block is {}, not 0",
+                header.number
+            )));
         }
         if header.extra_data.as_ref() != self.extra_data.as_slice() {
             return mismatch("extraData");

@@ -17,9 +17,26 @@ fn malformed(what: &str, e: impl std::fmt::Display) -> TendermintError {
     TendermintError::Malformed(format!("{what}: {e}"))
 }
 
-/// Parse a tendermint-rs `LightBlock` JSON document.
+/// Parse a tendermint-rs `LightBlock` JSON document. Every validator address must be derived from its key.
 pub fn light_block_from_json(json: &str) -> Result<LightBlock> {
-    serde_json::from_str(json).map_err(|e| malformed("light block JSON", e))
+    let block: LightBlock = serde_json::from_str(json).map_err(|e| malformed("light block JSON", e))?;
+    check_validator_set(&block.validators, "validator_set")?;
+    check_validator_set(&block.next_validators, "next_validator_set")?;
+    Ok(block)
+}
+
+/// Refuse a validator set with an address that is not derived from its public key. (The set's hash covers keys
+/// and powers only, so a relabelled address would otherwise go unnoticed.)
+pub fn check_validator_set(set: &ValidatorSet, what: &str) -> Result<()> {
+    for v in set.validators() {
+        if account::Id::from(v.pub_key) != v.address {
+            return Err(TendermintError::Malformed(format!(
+                "{what}: validator address {} does not match its key",
+                v.address
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -32,14 +49,17 @@ struct TrustedJson {
 /// the `initial` object of tendermint-rs's model-based tests).
 pub fn trusted_state_from_json(json: &str) -> Result<TrustedState> {
     let t: TrustedJson = serde_json::from_str(json).map_err(|e| malformed("trusted light block JSON", e))?;
-    TrustedState::new(t.signed_header, t.next_validator_set)
+    check_validator_set(&t.next_validator_set, "trusted next validator set")?;
+    TrustedState::new(&t.signed_header, t.next_validator_set)
 }
 
 /// The `result` object of a JSON-RPC response, or the object itself when it is already a result.
 fn rpc_result(json: &str, what: &str) -> Result<Value> {
     let mut v: Value = serde_json::from_str(json).map_err(|e| malformed(what, e))?;
     if let Some(err) = v.get("error") {
-        return Err(TendermintError::Malformed(format!("{what}: the node answered with an error: {err}")));
+        return Err(TendermintError::Malformed(format!(
+            "{what}: the node answered with an error: {err}"
+        )));
     }
     Ok(match v.get_mut("result") {
         Some(r) => r.take(),
@@ -76,12 +96,17 @@ pub fn validator_set_from_rpc(json: &str) -> Result<ValidatorSet> {
         }
     }
     if validators.is_empty() {
-        return Err(TendermintError::Malformed("/validators holds no validator".into()));
+        return Err(TendermintError::Malformed(
+            "/validators holds no validator".into(),
+        ));
     }
     let mut power: u64 = 0;
     for v in &validators {
         if account::Id::from(v.pub_key) != v.address {
-            return Err(TendermintError::Malformed(format!("validator address {} does not match its key", v.address)));
+            return Err(TendermintError::Malformed(format!(
+                "validator address {} does not match its key",
+                v.address
+            )));
         }
         power = power.saturating_add(v.power.value());
     }
@@ -97,7 +122,12 @@ pub fn light_block_from_rpc(commit: &str, validators: &str, next_validators: &st
     let signed_header = signed_header_from_rpc(commit)?;
     let validators = validator_set_from_rpc(validators)?;
     let next_validators = validator_set_from_rpc(next_validators)?;
-    Ok(LightBlock::new(signed_header, validators, next_validators, node::Id::new([0; 20])))
+    Ok(LightBlock::new(
+        signed_header,
+        validators,
+        next_validators,
+        node::Id::new([0; 20]),
+    ))
 }
 
 /// Parse an RFC 3339 time (e.g. `2024-05-01T12:00:00Z`).
@@ -112,7 +142,7 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_errors() {
-        assert!(light_block_from_json("{").unwrap_err().is_malformed());
+        assert!(light_block_from_json("{").is_err_and(|e| e.is_malformed()));
         assert!(signed_header_from_rpc(r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32603}}"#).is_err());
         assert!(validator_set_from_rpc(r#"{"result":{"validators":[],"total":"0"}}"#).is_err());
         assert!(time_from_rfc3339("yesterday").is_err());
@@ -120,6 +150,9 @@ mod tests {
 
     #[test]
     fn parses_rfc3339() {
-        assert_eq!(time_from_rfc3339("1970-01-01T00:00:02.5Z").ok(), Some(Time(2_500_000_000)));
+        assert_eq!(
+            time_from_rfc3339("1970-01-01T00:00:02.5Z").ok(),
+            Some(Time(2_500_000_000))
+        );
     }
 }

@@ -3,40 +3,71 @@
 
 use causeway_light_client::Time;
 use tendermint::block::signed_header::SignedHeader;
+use tendermint::block::Height;
+use tendermint::chain::Id as ChainId;
 use tendermint::validator::Set as ValidatorSet;
+use tendermint::Hash;
 use tendermint_light_client_verifier::types::{LightBlock, TrustedBlockState};
 use tendermint_light_client_verifier::{ProdVerifier, Verdict, Verifier};
 
 use super::{to_tm_time, Result, TendermintError, TendermintOptions};
 
-/// A header the client trusts, with the validator set that must sign the height after it.
+/// What verification trusts about one height: the chain, the height and its time, and the validator set that
+/// must sign the height after it (checked against the hash the trusted header commits to).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrustedState {
-    signed_header: SignedHeader,
+    chain_id: ChainId,
+    height: Height,
+    time: tendermint::Time,
     next_validators: ValidatorSet,
+    next_validators_hash: Hash,
 }
 
 impl TrustedState {
-    /// A trusted state; the next validator set must hash to the header's `next_validators_hash`.
-    pub fn new(signed_header: SignedHeader, next_validators: ValidatorSet) -> Result<Self> {
-        let expected = signed_header.header.next_validators_hash;
+    /// A trusted state from a signed header; the next validator set must hash to its `next_validators_hash`.
+    pub fn new(signed_header: &SignedHeader, next_validators: ValidatorSet) -> Result<Self> {
+        let h = &signed_header.header;
+        Self::from_parts(
+            h.chain_id.clone(),
+            h.height,
+            h.time,
+            h.next_validators_hash,
+            next_validators,
+        )
+    }
+
+    /// A trusted state from what a light client remembers of a height (chain, height, time, next validators
+    /// hash) and the validator set a relayer supplies for it, which must hash to the remembered hash.
+    pub fn from_parts(
+        chain_id: ChainId,
+        height: Height,
+        time: tendermint::Time,
+        next_validators_hash: Hash,
+        next_validators: ValidatorSet,
+    ) -> Result<Self> {
         let got = next_validators.hash();
-        if got != expected {
+        if got != next_validators_hash {
             return Err(TendermintError::BadTrustedState(format!(
-                "next validator set hashes to {got}, the header commits to {expected}"
+                "next validator set hashes to {got}, the trusted header at height {height} commits to {next_validators_hash}"
             )));
         }
-        Ok(TrustedState { signed_header, next_validators })
+        Ok(TrustedState {
+            chain_id,
+            height,
+            time,
+            next_validators,
+            next_validators_hash,
+        })
     }
 
     /// The trusted state a verified light block becomes.
     pub fn from_light_block(block: &LightBlock) -> Result<Self> {
-        Self::new(block.signed_header.clone(), block.next_validators.clone())
+        Self::new(&block.signed_header, block.next_validators.clone())
     }
 
-    /// The trusted signed header.
-    pub fn signed_header(&self) -> &SignedHeader {
-        &self.signed_header
+    /// The chain.
+    pub fn chain_id(&self) -> &ChainId {
+        &self.chain_id
     }
 
     /// The validator set of the next height.
@@ -46,16 +77,16 @@ impl TrustedState {
 
     /// Height of the trusted header.
     pub fn height(&self) -> u64 {
-        self.signed_header.header.height.value()
+        self.height.value()
     }
 
     fn as_state(&self) -> TrustedBlockState<'_> {
         TrustedBlockState {
-            chain_id: &self.signed_header.header.chain_id,
-            header_time: self.signed_header.header.time,
-            height: self.signed_header.header.height,
+            chain_id: &self.chain_id,
+            header_time: self.time,
+            height: self.height,
             next_validators: &self.next_validators,
-            next_validators_hash: self.signed_header.header.next_validators_hash,
+            next_validators_hash: self.next_validators_hash,
         }
     }
 }
@@ -77,11 +108,20 @@ fn verdict_to_result(verdict: Verdict) -> Result<()> {
 /// be the trusted next validators), by skipping otherwise (more than the trust threshold of the trusted next
 /// validators' power must have signed it). In both cases more than 2/3 of its own validators must have signed it,
 /// the trusted header must be within the trusting period, and the header must not be from the future.
-pub fn verify_step(trusted: &TrustedState, untrusted: &LightBlock, options: &TendermintOptions, now: Time) -> Result<()> {
+pub fn verify_step(
+    trusted: &TrustedState,
+    untrusted: &LightBlock,
+    options: &TendermintOptions,
+    now: Time,
+) -> Result<()> {
     let opts = options.to_verifier_options()?;
     let now = to_tm_time(now)?;
-    let verdict =
-        ProdVerifier::default().verify_update_header(untrusted.as_untrusted_state(), trusted.as_state(), &opts, now);
+    let verdict = ProdVerifier::default().verify_update_header(
+        untrusted.as_untrusted_state(),
+        trusted.as_state(),
+        &opts,
+        now,
+    );
     verdict_to_result(verdict)
 }
 
@@ -135,7 +175,10 @@ where
     }
     let mut current = trusted.clone();
     let mut pending = target;
-    let mut outcome = SkippingOutcome { trace: Vec::new(), bisections: 0 };
+    let mut outcome = SkippingOutcome {
+        trace: Vec::new(),
+        bisections: 0,
+    };
     loop {
         let block = blocks(pending).ok_or(TendermintError::MissingBlock(pending))?;
         if block.height().value() != pending {

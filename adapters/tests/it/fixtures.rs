@@ -11,7 +11,10 @@ pub fn dir() -> Option<PathBuf> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("fixtures folder {} is missing and CI=true", p.display());
     }
-    eprintln!("SKIPPED: fixtures folder {} is absent; fixture tests did not run", p.display());
+    eprintln!(
+        "SKIPPED: fixtures folder {} is absent; fixture tests did not run",
+        p.display()
+    );
     None
 }
 

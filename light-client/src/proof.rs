@@ -174,8 +174,9 @@ fn verify_namespace_absent(
     }
     let last = count - 1;
     let bracketed = match neighbours {
-        [only] if only.index == 0 => namespace < &only.namespace,
-        [only] if only.index == last => namespace > &only.namespace,
+        // One neighbour: the namespace sorts before the first or after the last (with a single namespace, the
+        // first is also the last, and either side may hold).
+        [only] => (only.index == 0 && namespace < &only.namespace) || (only.index == last && namespace > &only.namespace),
         [left, right] => left.index.checked_add(1) == Some(right.index) && &left.namespace < namespace && namespace < &right.namespace,
         _ => false,
     };
@@ -259,6 +260,17 @@ mod tests {
                 assert!(verify(alg, &alg.hash(b"x"), &ns(probe), b"k", None, &proof).is_err());
             }
             assert!(prove_namespace_absent(alg, &list, &ns("d")).is_none());
+        }
+    }
+
+    #[test]
+    fn absence_around_a_single_namespace() {
+        let alg = HashAlg::Sm3;
+        let list = vec![(ns("m"), alg.hash(b"m"))];
+        let root = state_root(alg, &list);
+        for probe in ["a", "z"] {
+            let proof = prove_namespace_absent(alg, &list, &ns(probe)).unwrap();
+            verify(alg, &root, &ns(probe), b"k", None, &proof).unwrap();
         }
     }
 

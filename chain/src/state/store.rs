@@ -734,6 +734,9 @@ mod tests {
         let store = Store::open(dir.path(), opts(HashAlg::Sha256, None)).expect("reopen");
         assert_eq!(store.latest_height(), Some(2));
         assert_eq!(store.latest_root(), root);
+        // While open, RocksDB's lock refuses a second opener; once closed, the hash function is checked.
+        assert!(matches!(Store::open(dir.path(), opts(HashAlg::Sha256, None)), Err(StateError::Db(_))));
+        drop(store);
         assert!(matches!(Store::open(dir.path(), opts(HashAlg::Sm3, None)), Err(StateError::HashAlgMismatch { .. })));
     }
 

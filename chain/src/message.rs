@@ -291,6 +291,13 @@ pub enum Message {
         /// Approve or reject.
         approve: bool,
     },
+    /// A message for a module another crate provides (the hub's), in that module's own canonical encoding.
+    Ext {
+        /// The module's name (1 to 32 characters).
+        module: String,
+        /// The encoded message.
+        body: Bytes,
+    },
 }
 
 impl Message {
@@ -313,6 +320,12 @@ impl Message {
                 Ok(())
             }
             Message::Propose { action } => action.validate(),
+            Message::Ext { module, .. } => {
+                if module.is_empty() || module.len() > 32 {
+                    return Err(format!("module name of {} bytes (allowed: 1 to 32)", module.len()));
+                }
+                Ok(())
+            }
             Message::AddMember { .. } | Message::RemoveMember { .. } | Message::Vote { .. } => Ok(()),
         }
     }
@@ -328,6 +341,7 @@ impl Message {
             Message::RemoveMember { .. } => "remove_member",
             Message::Propose { .. } => "propose",
             Message::Vote { .. } => "vote",
+            Message::Ext { .. } => "ext",
         }
     }
 }

@@ -219,19 +219,42 @@ pub struct TxContext<'a> {
     pub validators: &'a ValidatorSet,
 }
 
+/// A module provided by another crate (the hub's client registry, router and atomic coordinator). It receives
+/// the bodies of [`Message::Ext`] messages naming it, and runs at the end of every block.
+///
+/// Like the built-in modules it must be deterministic: no clock (use the block's time), no I/O, no randomness.
+pub trait Extension: Send + Sync {
+    /// The name messages address it by.
+    fn name(&self) -> &'static str;
+    /// Execute one message body for the transaction's signer.
+    fn handle(&self, state: &mut dyn StateWrite, ctx: &TxContext<'_>, body: &[u8]) -> Result<Vec<Event>, Fail>;
+    /// End-of-block work (before validator-set changes are applied).
+    fn end_block(&self, _state: &mut dyn StateWrite, _block: &BlockContext) -> Result<Vec<Event>, ExecError> {
+        Ok(vec![])
+    }
+}
+
+/// The extensions a chain runs (none on a plain member chain; the hub module on the hub).
+pub type Extensions = [std::sync::Arc<dyn Extension>];
+
 /// Execute `txs` in order over `base` (the state after the previous height).
 pub fn execute_block<R: StateRead>(
     base: R,
     ctx: &BlockContext,
     txs: &[VerifiedTx],
+    extensions: &Extensions,
 ) -> Result<BlockOutcome, ExecError> {
     let mut state = Overlay::new(base);
     let validators = governance::current_validators(&state)?;
     let mut results = Vec::with_capacity(txs.len());
     for tx in txs {
-        results.push(execute_tx(&mut state, ctx, &validators, tx)?);
+        results.push(execute_tx(&mut state, ctx, &validators, extensions, tx)?);
     }
-    let end_events = governance::end_block(&mut state, ctx.height)?;
+    let mut end_events = Vec::new();
+    for ext in extensions {
+        end_events.extend(ext.end_block(&mut state, ctx)?);
+    }
+    end_events.extend(governance::end_block(&mut state, ctx.height)?);
     state.commit_tx();
     let next_validators = governance::current_validators(&state)?;
     Ok(BlockOutcome { writes: state.into_write_set(), results, end_events, next_validators })
@@ -241,6 +264,7 @@ fn execute_tx<R: StateRead>(
     state: &mut Overlay<R>,
     block: &BlockContext,
     validators: &ValidatorSet,
+    extensions: &Extensions,
     vtx: &VerifiedTx,
 ) -> Result<TxResult, ExecError> {
     let tx = vtx.tx();
@@ -262,7 +286,7 @@ fn execute_tx<R: StateRead>(
     let ctx = TxContext { block, sender, validators };
     let mut events = Vec::new();
     for message in &tx.messages {
-        match dispatch(state, &ctx, message) {
+        match dispatch(state, &ctx, extensions, message) {
             Ok(mut evs) => events.append(&mut evs),
             Err(Fail::Tx(f)) => {
                 state.rollback_tx();
@@ -275,8 +299,17 @@ fn execute_tx<R: StateRead>(
     Ok(TxResult { hash: vtx.hash(), sender, failure: None, events })
 }
 
-fn dispatch(state: &mut dyn StateWrite, ctx: &TxContext<'_>, message: &Message) -> Result<Vec<Event>, Fail> {
+fn dispatch(
+    state: &mut dyn StateWrite,
+    ctx: &TxContext<'_>,
+    extensions: &Extensions,
+    message: &Message,
+) -> Result<Vec<Event>, Fail> {
     match message {
+        Message::Ext { module, body } => match extensions.iter().find(|e| e.name() == module) {
+            Some(ext) => ext.handle(state, ctx, &body.0),
+            None => Err(TxFailure::Rejected(format!("no module {module:?} on this chain")).into()),
+        },
         Message::Transfer { to, denom, amount } => assets::transfer(state, ctx.sender, *to, denom, *amount),
         Message::Issue { denom, amount, to } => assets::issue(state, ctx.sender, *to, denom, *amount),
         Message::Burn { denom, amount } => assets::burn(state, ctx.sender, denom, *amount),

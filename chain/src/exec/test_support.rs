@@ -83,7 +83,7 @@ impl TestChain {
             time: Time::from_secs(1_000 + self.height),
             proposer: Self::addr(&self.validators[0]),
         };
-        let out = execute_block(&self.state, &ctx, txs).unwrap();
+        let out = execute_block(&self.state, &ctx, txs, &[]).unwrap();
         self.state.apply(&out.writes);
         out
     }

@@ -185,8 +185,8 @@ fn execution_is_deterministic() {
         time: causeway_light_client::Time(5),
         proposer: TestChain::addr(&c.validators[0]),
     };
-    let a = execute_block(&c.state, &ctx, &txs).unwrap();
-    let b = execute_block(&c.state, &ctx, &txs).unwrap();
+    let a = execute_block(&c.state, &ctx, &txs, &[]).unwrap();
+    let b = execute_block(&c.state, &ctx, &txs, &[]).unwrap();
     assert_eq!(a.writes, b.writes);
     assert_eq!(a.results, b.results);
 }

@@ -14,7 +14,7 @@ pub mod snapshot;
 pub mod store;
 
 pub use snapshot::{SnapshotHeader, SnapshotSummary};
-pub use store::{HeightMeta, NamespaceEntry, PreparedCommit, StateError, Store, StoreOptions, StoreView};
+pub use store::{BlockData, HeightMeta, NamespaceEntry, PreparedCommit, StateError, Store, StoreOptions, StoreView};
 
 /// Read access to state at one height.
 pub trait StateRead {

@@ -10,7 +10,9 @@
 //! - `preimages`: `ns ‖ key_hash` → the raw key (for snapshots and enumeration);
 //! - `heights`: `height(BE)` → [`HeightMeta`];
 //! - `stale`: `height(BE) ‖ cf tag ‖ key`: entries no height from `height` on needs, deleted by pruning;
-//! - `default`: the latest committed height, the hash algorithm and the oldest retained height.
+//! - `default`: the latest committed height, the hash algorithm and the oldest retained height;
+//! - [`BlockData`] families (`blocks`, `commits`, `results`, `txs`): the node's block store, written in the same
+//!   batch as the state of the same height, so blocks and state never disagree after a crash.
 //!
 //! Each namespace tree has its own version counter, advanced only when the namespace is written; a height's
 //! metadata records every namespace's (root, version) so any retained height can be read and proven.
@@ -31,6 +33,32 @@ const CF_VALUES: &str = "values";
 const CF_PREIMAGES: &str = "preimages";
 const CF_HEIGHTS: &str = "heights";
 const CF_STALE: &str = "stale";
+
+/// Column families of the node's block store, written with the state of the same height ([`PreparedCommit::put`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockData {
+    /// height → encoded block.
+    Blocks,
+    /// height → the certificate that decided the block.
+    Commits,
+    /// height → the block's execution results.
+    Results,
+    /// transaction hash → height and index.
+    Txs,
+}
+
+impl BlockData {
+    fn cf_name(self) -> &'static str {
+        match self {
+            BlockData::Blocks => "blocks",
+            BlockData::Commits => "commits",
+            BlockData::Results => "results",
+            BlockData::Txs => "txs",
+        }
+    }
+
+    const ALL: [BlockData; 4] = [BlockData::Blocks, BlockData::Commits, BlockData::Results, BlockData::Txs];
+}
 const KEY_LATEST: &[u8] = b"latest";
 const KEY_HASH_ALG: &[u8] = b"hash_alg";
 const KEY_OLDEST: &[u8] = b"oldest";
@@ -279,6 +307,12 @@ impl PreparedCommit {
     pub fn state_root(&self) -> Hash {
         self.meta.state_root
     }
+
+    /// Add block-store data to be written in the same batch.
+    pub fn put(&mut self, store: &Store, family: BlockData, key: &[u8], value: &[u8]) -> Result<(), StateError> {
+        self.batch.put_cf(store.cf(family.cf_name())?, key, value);
+        Ok(())
+    }
 }
 
 /// The persistent, versioned, authenticated store.
@@ -305,6 +339,7 @@ impl Store {
         db_opts.set_max_background_jobs(2);
         let cfs = [CF_NODES, CF_VALUES, CF_PREIMAGES, CF_HEIGHTS, CF_STALE]
             .into_iter()
+            .chain(BlockData::ALL.iter().map(|b| b.cf_name()))
             .map(|n| ColumnFamilyDescriptor::new(n, db_opts.clone()));
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
         match db.get(KEY_HASH_ALG)? {
@@ -386,6 +421,11 @@ impl Store {
             Some(m) if m.height == height => Ok(m.clone()),
             _ => self.load_meta(height),
         }
+    }
+
+    /// Block-store data written with [`PreparedCommit::put`].
+    pub fn get_block_data(&self, family: BlockData, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.db.get_cf(self.cf(family.cf_name())?, key)?)
     }
 
     /// A read view of the state at a retained height.

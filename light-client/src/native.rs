@@ -380,11 +380,6 @@ impl Canonical for Misbehaviour {
     }
 }
 
-/// A header that passed every check, before it is recorded.
-struct Verified {
-    trusted: TrustedHeight,
-}
-
 /// The light client of one native Causeway chain.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
 pub struct NativeClient {
@@ -442,14 +437,15 @@ impl NativeClient {
         }
     }
 
-    /// Every check of an update against the trusted state it names. `from_relayer` adds the clock-drift check
-    /// (evidence may be judged long after its headers were signed).
+    /// Every check of an update against the trusted state it names; returns what to record for its height.
+    /// `from_relayer` adds the clock-drift check. Evidence skips it: a second header signed by the validators is
+    /// misbehaviour whatever time it claims, and it is never trusted.
     fn verify_update(
         &self,
         update: &HeaderUpdate,
         now: Time,
         from_relayer: bool,
-    ) -> Result<Verified, NativeError> {
+    ) -> Result<TrustedHeight, NativeError> {
         let options = &self.state.options;
         let header = &update.header;
         is_matching_chain_id(&options.chain_id, &header.chain_id)?;
@@ -493,7 +489,7 @@ impl NativeClient {
             &update.commit,
             trusting,
         )?;
-        Ok(Verified { trusted: verified })
+        Ok(verified)
     }
 
     fn freeze(&mut self, height: u64) {
@@ -614,7 +610,7 @@ impl LightClient for NativeClient {
                 consensus_state,
             });
         }
-        let Verified { trusted } = self.verify_update(&update, now, true)?;
+        let trusted = self.verify_update(&update, now, true)?;
         if known.is_some() {
             // A second header at a trusted height, proven by the chain's validators: misbehaviour.
             self.freeze(height);

@@ -8,7 +8,6 @@
 //! feature `testgen` (and always inside this crate's own tests).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use jmt::mock::MockTreeStore;
 use jmt::{JellyfishMerkleTree, SimpleHasher};
@@ -134,74 +133,94 @@ impl TestState {
         self
     }
 
-    fn tree<H: SimpleHasher>(
-        alg: HashAlg,
-        entries: &BTreeMap<Vec<u8>, Vec<u8>>,
-    ) -> (Arc<MockTreeStore>, Hash) {
-        let store = Arc::new(MockTreeStore::default());
-        let tree = JellyfishMerkleTree::<_, H>::new(store.as_ref());
-        let set = entries
-            .iter()
-            .map(|(k, v)| (proof::key_hash(alg, k), Some(v.clone())));
-        let (root, batch) = tree.put_value_set(set, 0).expect("testgen: tree update");
-        store.write_tree_update_batch(batch).expect("testgen: tree write");
-        (store, Hash(root.0))
-    }
-
-    fn namespace_roots(&self, alg: HashAlg) -> Vec<(Namespace, Hash)> {
-        self.entries
+    /// Build every namespace tree once; the result gives the root and proofs.
+    pub fn commit(&self, alg: HashAlg) -> CommittedState {
+        let trees: Vec<(Namespace, MockTreeStore, Hash)> = self
+            .entries
             .iter()
             .map(|(ns, entries)| {
-                let root = match alg {
-                    HashAlg::Sha256 => Self::tree::<sha2::Sha256>(alg, entries).1,
-                    HashAlg::Sm3 => Self::tree::<sm3::Sm3>(alg, entries).1,
-                };
-                (ns.clone(), root)
+                let set = entries
+                    .iter()
+                    .map(|(k, v)| (proof::key_hash(alg, k), Some(v.clone())));
+                let store = MockTreeStore::default();
+                let (root, batch) = match alg {
+                    HashAlg::Sha256 => {
+                        JellyfishMerkleTree::<_, sha2::Sha256>::new(&store).put_value_set(set, 0)
+                    }
+                    HashAlg::Sm3 => JellyfishMerkleTree::<_, sm3::Sm3>::new(&store).put_value_set(set, 0),
+                }
+                .expect("testgen: tree update");
+                store.write_tree_update_batch(batch).expect("testgen: tree write");
+                (ns.clone(), store, Hash(root.0))
             })
-            .collect()
+            .collect();
+        let roots: Vec<(Namespace, Hash)> = trees.iter().map(|(ns, _, root)| (ns.clone(), *root)).collect();
+        let stores = trees.into_iter().map(|(_, store, _)| store).collect();
+        CommittedState {
+            alg,
+            root: proof::state_root(alg, &roots),
+            roots,
+            stores,
+        }
     }
 
     /// The state root.
     pub fn root(&self, alg: HashAlg) -> Hash {
-        proof::state_root(alg, &self.namespace_roots(alg))
+        self.commit(alg).root()
     }
 
     /// The value under `(namespace, key)` and a proof of it, or of its absence.
     pub fn prove(&self, alg: HashAlg, namespace: &Namespace, key: &[u8]) -> (Option<Vec<u8>>, StateProof) {
-        let roots = self.namespace_roots(alg);
-        let Ok(index) = roots.binary_search_by(|(ns, _)| ns.cmp(namespace)) else {
-            let p =
-                proof::prove_namespace_absent(alg, &roots, namespace).expect("testgen: namespace is absent");
+        self.commit(alg).prove(namespace, key)
+    }
+}
+
+/// A [`TestState`] with its trees built: its root, and proofs for any key.
+pub struct CommittedState {
+    alg: HashAlg,
+    root: Hash,
+    /// Namespace roots, sorted by namespace; `stores[i]` holds the tree of `roots[i]`.
+    roots: Vec<(Namespace, Hash)>,
+    stores: Vec<MockTreeStore>,
+}
+
+impl CommittedState {
+    /// The state root.
+    pub fn root(&self) -> Hash {
+        self.root
+    }
+
+    /// The value under `(namespace, key)` and a proof of it, or of its absence.
+    pub fn prove(&self, namespace: &Namespace, key: &[u8]) -> (Option<Vec<u8>>, StateProof) {
+        let alg = self.alg;
+        let Ok(index) = self.roots.binary_search_by(|(ns, _)| ns.cmp(namespace)) else {
+            let p = proof::prove_namespace_absent(alg, &self.roots, namespace)
+                .expect("testgen: namespace is absent");
             return (None, p);
         };
-        let entries = &self.entries[namespace];
+        let store = &self.stores[index];
         let kh = proof::key_hash(alg, key);
         let (value, key_proof) = match alg {
-            HashAlg::Sha256 => {
-                let (store, _) = Self::tree::<sha2::Sha256>(alg, entries);
-                let (v, p) = JellyfishMerkleTree::<_, sha2::Sha256>::new(store.as_ref())
-                    .get_with_proof(kh, 0)
-                    .expect("testgen: proof");
-                (v, borsh::to_vec(&p).expect("testgen: proof encoding"))
-            }
-            HashAlg::Sm3 => {
-                let (store, _) = Self::tree::<sm3::Sm3>(alg, entries);
-                let (v, p) = JellyfishMerkleTree::<_, sm3::Sm3>::new(store.as_ref())
-                    .get_with_proof(kh, 0)
-                    .expect("testgen: proof");
-                (v, borsh::to_vec(&p).expect("testgen: proof encoding"))
-            }
+            HashAlg::Sha256 => key_proof::<sha2::Sha256>(store, kh),
+            HashAlg::Sm3 => key_proof::<sm3::Sm3>(store, kh),
         };
-        let siblings = proof::prove_top(alg, &roots, &[index]);
+        let siblings = proof::prove_top(alg, &self.roots, &[index]);
         let p = StateProof::InNamespace {
-            ns_root: roots[index].1,
+            ns_root: self.roots[index].1,
             index: index as u32,
-            count: roots.len() as u32,
+            count: self.roots.len() as u32,
             siblings,
             key_proof,
         };
         (value, p)
     }
+}
+
+fn key_proof<H: SimpleHasher>(store: &MockTreeStore, key: jmt::KeyHash) -> (Option<Vec<u8>>, Vec<u8>) {
+    let (value, proof) = JellyfishMerkleTree::<_, H>::new(store)
+        .get_with_proof(key, 0)
+        .expect("testgen: proof");
+    (value, borsh::to_vec(&proof).expect("testgen: proof encoding"))
 }
 
 /// One generated height.

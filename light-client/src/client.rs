@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::types::Time;
 
 /// Whether a client may still be used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, borsh::BorshSerialize, borsh::BorshDeserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, borsh::BorshSerialize, borsh::BorshDeserialize,
+)]
 pub enum ClientStatus {
     /// Headers and proofs are accepted.
     Active,
@@ -24,7 +26,9 @@ pub enum ClientStatus {
 }
 
 /// How much of a remote validator set must have signed for a skipping update to be trusted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, borsh::BorshSerialize, borsh::BorshDeserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, borsh::BorshSerialize, borsh::BorshDeserialize,
+)]
 pub struct TrustThreshold {
     /// Numerator of the fraction.
     pub numerator: u64,
@@ -34,7 +38,10 @@ pub struct TrustThreshold {
 
 impl TrustThreshold {
     /// The default: one third of the trusted voting power.
-    pub const ONE_THIRD: TrustThreshold = TrustThreshold { numerator: 1, denominator: 3 };
+    pub const ONE_THIRD: TrustThreshold = TrustThreshold {
+        numerator: 1,
+        denominator: 3,
+    };
 
     /// True when `part` is strictly more than this fraction of `total`.
     pub fn is_exceeded_by(&self, part: u128, total: u128) -> bool {
@@ -42,8 +49,16 @@ impl TrustThreshold {
     }
 }
 
+impl std::fmt::Display for TrustThreshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.numerator, self.denominator)
+    }
+}
+
 /// What a light client remembers about one verified height of the remote chain.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, borsh::BorshSerialize, borsh::BorshDeserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, borsh::BorshSerialize, borsh::BorshDeserialize,
+)]
 pub struct ConsensusState {
     /// Block time of the verified header.
     pub time: Time,
@@ -92,11 +107,17 @@ pub trait LightClient {
     fn verify_header(&mut self, header: Self::Header, now: Time) -> Result<UpdateOutcome, Self::Error>;
 
     /// Check that `value` is stored under `path` in the state committed at `height`.
-    fn verify_membership(&self, height: u64, path: &[u8], value: &[u8], proof: &Self::Proof)
-        -> Result<(), Self::Error>;
+    fn verify_membership(
+        &self,
+        height: u64,
+        path: &[u8],
+        value: &[u8],
+        proof: &Self::Proof,
+    ) -> Result<(), Self::Error>;
 
     /// Check that nothing is stored under `path` in the state committed at `height`.
-    fn verify_non_membership(&self, height: u64, path: &[u8], proof: &Self::Proof) -> Result<(), Self::Error>;
+    fn verify_non_membership(&self, height: u64, path: &[u8], proof: &Self::Proof)
+        -> Result<(), Self::Error>;
 
     /// Check evidence of misbehaviour; if it is valid the client freezes and `Ok(true)` is returned,
     /// `Ok(false)` when the evidence is well formed but shows no misbehaviour.

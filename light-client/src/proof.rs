@@ -94,7 +94,10 @@ pub fn namespace_leaf(alg: HashAlg, namespace: &Namespace, root: &Hash) -> [u8; 
 
 /// State root over `(namespace, root)` pairs, which must be sorted by namespace with no duplicates.
 pub fn state_root(alg: HashAlg, namespaces: &[(Namespace, Hash)]) -> Hash {
-    let leaves: Vec<[u8; 32]> = namespaces.iter().map(|(ns, r)| namespace_leaf(alg, ns, r)).collect();
+    let leaves: Vec<[u8; 32]> = namespaces
+        .iter()
+        .map(|(ns, r)| namespace_leaf(alg, ns, r))
+        .collect();
     merkle_root(alg, &leaves)
 }
 
@@ -111,22 +114,39 @@ pub fn empty_namespace_root() -> Hash {
     Hash(*b"SPARSE_MERKLE_PLACEHOLDER_HASH__")
 }
 
-fn top_root(alg: HashAlg, indices: &[usize], leaves: &[[u8; 32]], siblings: &[Hash], count: usize) -> Option<Hash> {
+fn top_root(
+    alg: HashAlg,
+    indices: &[usize],
+    leaves: &[[u8; 32]],
+    siblings: &[Hash],
+    count: usize,
+) -> Option<Hash> {
     if count == 0 || count > MAX_NAMESPACES as usize || indices.iter().any(|&i| i >= count) {
         return None;
     }
     let hashes: Vec<[u8; 32]> = siblings.iter().map(|h| h.0).collect();
     let root = match alg {
-        HashAlg::Sha256 => rs_merkle::MerkleProof::<Sha256Merkle>::new(hashes).root(indices, leaves, count).ok(),
-        HashAlg::Sm3 => rs_merkle::MerkleProof::<Sm3Merkle>::new(hashes).root(indices, leaves, count).ok(),
+        HashAlg::Sha256 => rs_merkle::MerkleProof::<Sha256Merkle>::new(hashes)
+            .root(indices, leaves, count)
+            .ok(),
+        HashAlg::Sm3 => rs_merkle::MerkleProof::<Sm3Merkle>::new(hashes)
+            .root(indices, leaves, count)
+            .ok(),
     };
     root.map(Hash)
 }
 
-fn verify_key_proof<H: SimpleHasher>(proof: &[u8], root: &Hash, key: KeyHash, value: Option<&[u8]>) -> Result<(), ProofError> {
+fn verify_key_proof<H: SimpleHasher>(
+    proof: &[u8],
+    root: &Hash,
+    key: KeyHash,
+    value: Option<&[u8]>,
+) -> Result<(), ProofError> {
     let proof: jmt::proof::SparseMerkleProof<H> =
         borsh::from_slice(proof).map_err(|e| ProofError::Malformed(format!("key proof: {e}")))?;
-    proof.verify(RootHash(root.0), key, value).map_err(|e| ProofError::KeyProof(e.to_string()))
+    proof
+        .verify(RootHash(root.0), key, value)
+        .map_err(|e| ProofError::KeyProof(e.to_string()))
 }
 
 /// Check that `value` (or, with `None`, nothing) is stored under `(namespace, key)` in the state with `root`.
@@ -139,7 +159,13 @@ pub fn verify(
     proof: &StateProof,
 ) -> Result<(), ProofError> {
     match proof {
-        StateProof::InNamespace { ns_root, index, count, siblings, key_proof } => {
+        StateProof::InNamespace {
+            ns_root,
+            index,
+            count,
+            siblings,
+            key_proof,
+        } => {
             let leaf = namespace_leaf(alg, namespace, ns_root);
             let got = top_root(alg, &[*index as usize], &[leaf], siblings, *count as usize);
             if got.as_ref() != Some(root) {
@@ -151,9 +177,15 @@ pub fn verify(
                 HashAlg::Sm3 => verify_key_proof::<sm3::Sm3>(key_proof, ns_root, kh, value),
             }
         }
-        StateProof::NoNamespace { count, neighbours, siblings } => {
+        StateProof::NoNamespace {
+            count,
+            neighbours,
+            siblings,
+        } => {
             if value.is_some() {
-                return Err(ProofError::WrongKind("a namespace-absence proof cannot prove a value"));
+                return Err(ProofError::WrongKind(
+                    "a namespace-absence proof cannot prove a value",
+                ));
             }
             verify_namespace_absent(alg, root, namespace, *count, neighbours, siblings)
         }
@@ -170,7 +202,11 @@ fn verify_namespace_absent(
 ) -> Result<(), ProofError> {
     let absent = || ProofError::NotAdjacent(namespace.to_string());
     if count == 0 {
-        return if neighbours.is_empty() && *root == merkle_root(alg, &[]) { Ok(()) } else { Err(ProofError::TopProof) };
+        return if neighbours.is_empty() && *root == merkle_root(alg, &[]) {
+            Ok(())
+        } else {
+            Err(ProofError::TopProof)
+        };
     }
     let last = count - 1;
     let bracketed = match neighbours {
@@ -184,7 +220,10 @@ fn verify_namespace_absent(
         return Err(absent());
     }
     let indices: Vec<usize> = neighbours.iter().map(|n| n.index as usize).collect();
-    let leaves: Vec<[u8; 32]> = neighbours.iter().map(|n| namespace_leaf(alg, &n.namespace, &n.root)).collect();
+    let leaves: Vec<[u8; 32]> = neighbours
+        .iter()
+        .map(|n| namespace_leaf(alg, &n.namespace, &n.root))
+        .collect();
     if top_root(alg, &indices, &leaves, siblings, count as usize).as_ref() != Some(root) {
         return Err(ProofError::TopProof);
     }
@@ -193,16 +232,29 @@ fn verify_namespace_absent(
 
 /// Build the top-level part of a proof from the full sorted namespace list (used by the prover, which holds it).
 pub fn prove_top(alg: HashAlg, namespaces: &[(Namespace, Hash)], indices: &[usize]) -> Vec<Hash> {
-    let leaves: Vec<[u8; 32]> = namespaces.iter().map(|(ns, r)| namespace_leaf(alg, ns, r)).collect();
+    let leaves: Vec<[u8; 32]> = namespaces
+        .iter()
+        .map(|(ns, r)| namespace_leaf(alg, ns, r))
+        .collect();
     let hashes: Vec<[u8; 32]> = match alg {
-        HashAlg::Sha256 => rs_merkle::MerkleTree::<Sha256Merkle>::from_leaves(&leaves).proof(indices).proof_hashes().to_vec(),
-        HashAlg::Sm3 => rs_merkle::MerkleTree::<Sm3Merkle>::from_leaves(&leaves).proof(indices).proof_hashes().to_vec(),
+        HashAlg::Sha256 => rs_merkle::MerkleTree::<Sha256Merkle>::from_leaves(&leaves)
+            .proof(indices)
+            .proof_hashes()
+            .to_vec(),
+        HashAlg::Sm3 => rs_merkle::MerkleTree::<Sm3Merkle>::from_leaves(&leaves)
+            .proof(indices)
+            .proof_hashes()
+            .to_vec(),
     };
     hashes.into_iter().map(Hash).collect()
 }
 
 /// Build a namespace-absence proof from the full sorted namespace list. `None` if the namespace is present.
-pub fn prove_namespace_absent(alg: HashAlg, namespaces: &[(Namespace, Hash)], namespace: &Namespace) -> Option<StateProof> {
+pub fn prove_namespace_absent(
+    alg: HashAlg,
+    namespaces: &[(Namespace, Hash)],
+    namespace: &Namespace,
+) -> Option<StateProof> {
     let pos = match namespaces.binary_search_by(|(ns, _)| ns.cmp(namespace)) {
         Ok(_) => return None,
         Err(pos) => pos,
@@ -219,20 +271,70 @@ pub fn prove_namespace_absent(alg: HashAlg, namespaces: &[(Namespace, Hash)], na
     };
     let neighbours = indices
         .iter()
-        .map(|&i| NamespaceLeaf { index: i as u32, namespace: namespaces[i].0.clone(), root: namespaces[i].1 })
+        .map(|&i| NamespaceLeaf {
+            index: i as u32,
+            namespace: namespaces[i].0.clone(),
+            root: namespaces[i].1,
+        })
         .collect();
-    let siblings = if indices.is_empty() { vec![] } else { prove_top(alg, namespaces, &indices) };
-    Some(StateProof::NoNamespace { count: count as u32, neighbours, siblings })
+    let siblings = if indices.is_empty() {
+        vec![]
+    } else {
+        prove_top(alg, namespaces, &indices)
+    };
+    Some(StateProof::NoNamespace {
+        count: count as u32,
+        neighbours,
+        siblings,
+    })
+}
+
+/// Where a value lives in a chain's state: a namespace and a key inside it. Its canonical encoding is the `path`
+/// argument of [`LightClient::verify_membership`](crate::client::LightClient::verify_membership) for Causeway
+/// chains, so the hub and the relayer name state the same way.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatePath {
+    /// The namespace (one Merkle tree of the state).
+    pub namespace: Namespace,
+    /// The key inside it (1 to [`MAX_KEY_LEN`] bytes).
+    #[serde(with = "hex::serde")]
+    pub key: Vec<u8>,
+}
+
+impl StatePath {
+    /// A path; the key's length is checked when the path is decoded or verified.
+    pub fn new(namespace: Namespace, key: impl Into<Vec<u8>>) -> Self {
+        StatePath {
+            namespace,
+            key: key.into(),
+        }
+    }
+}
+
+impl Canonical for StatePath {
+    const KIND: &'static str = "state path";
+    const MAX_LEN: usize = 1 + 4 + 64 + 4 + MAX_KEY_LEN;
+    fn validate(&self) -> Result<(), CodecError> {
+        check_sizes(&self.key, None)
+    }
 }
 
 /// Reject keys and values over the limits.
 pub fn check_sizes(key: &[u8], value: Option<&[u8]>) -> Result<(), CodecError> {
     if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Err(CodecError::Invalid { kind: "state key", reason: format!("length {} not in 1..={MAX_KEY_LEN}", key.len()) });
+        return Err(CodecError::Invalid {
+            kind: "state key",
+            reason: format!("length {} not in 1..={MAX_KEY_LEN}", key.len()),
+        });
     }
     if let Some(v) = value {
         if v.len() > MAX_VALUE_LEN {
-            return Err(CodecError::TooLong { kind: "state value", len: v.len(), max: MAX_VALUE_LEN });
+            return Err(CodecError::TooLong {
+                kind: "state value",
+                len: v.len(),
+                max: MAX_VALUE_LEN,
+            });
         }
     }
     Ok(())
@@ -249,7 +351,10 @@ mod tests {
     #[test]
     fn namespace_absence_is_proven_at_every_position() {
         for alg in [HashAlg::Sha256, HashAlg::Sm3] {
-            let list: Vec<(Namespace, Hash)> = ["b", "d", "f", "h", "j"].iter().map(|s| (ns(s), alg.hash(s.as_bytes()))).collect();
+            let list: Vec<(Namespace, Hash)> = ["b", "d", "f", "h", "j"]
+                .iter()
+                .map(|s| (ns(s), alg.hash(s.as_bytes())))
+                .collect();
             let root = state_root(alg, &list);
             for probe in ["a", "c", "e", "i", "k"] {
                 let proof = prove_namespace_absent(alg, &list, &ns(probe)).unwrap();
@@ -275,6 +380,19 @@ mod tests {
     }
 
     #[test]
+    fn state_paths_are_canonical_and_checked() {
+        let path = StatePath::new(ns("org/acme"), b"k1".to_vec());
+        assert_eq!(StatePath::decode(&path.encode()).unwrap(), path);
+        let empty = StatePath::new(ns("org/acme"), Vec::new());
+        assert!(matches!(
+            StatePath::decode(&empty.encode()),
+            Err(CodecError::Invalid { .. })
+        ));
+        let long = StatePath::new(ns("org/acme"), vec![0; MAX_KEY_LEN + 1]);
+        assert!(StatePath::decode(&long.encode()).is_err());
+    }
+
+    #[test]
     fn empty_state_absence() {
         let alg = HashAlg::Sha256;
         let root = state_root(alg, &[]);
@@ -285,29 +403,59 @@ mod tests {
     #[test]
     fn forged_adjacency_is_rejected() {
         let alg = HashAlg::Sha256;
-        let list: Vec<(Namespace, Hash)> = ["b", "d", "f"].iter().map(|s| (ns(s), alg.hash(s.as_bytes()))).collect();
+        let list: Vec<(Namespace, Hash)> = ["b", "d", "f"]
+            .iter()
+            .map(|s| (ns(s), alg.hash(s.as_bytes())))
+            .collect();
         let root = state_root(alg, &list);
         // Claim "d" is absent using neighbours b and f (not adjacent).
         let siblings = prove_top(alg, &list, &[0, 2]);
         let forged = StateProof::NoNamespace {
             count: 3,
             neighbours: vec![
-                NamespaceLeaf { index: 0, namespace: ns("b"), root: list[0].1 },
-                NamespaceLeaf { index: 2, namespace: ns("f"), root: list[2].1 },
+                NamespaceLeaf {
+                    index: 0,
+                    namespace: ns("b"),
+                    root: list[0].1,
+                },
+                NamespaceLeaf {
+                    index: 2,
+                    namespace: ns("f"),
+                    root: list[2].1,
+                },
             ],
             siblings,
         };
-        assert!(matches!(verify(alg, &root, &ns("d"), b"k", None, &forged), Err(ProofError::NotAdjacent(_))));
+        assert!(matches!(
+            verify(alg, &root, &ns("d"), b"k", None, &forged),
+            Err(ProofError::NotAdjacent(_))
+        ));
         // Out-of-range indices are errors, not panics.
         let bad = StateProof::NoNamespace {
             count: 3,
-            neighbours: vec![NamespaceLeaf { index: 2, namespace: ns("z"), root: list[2].1 }],
+            neighbours: vec![NamespaceLeaf {
+                index: 2,
+                namespace: ns("z"),
+                root: list[2].1,
+            }],
             siblings: vec![],
         };
         assert!(verify(alg, &root, &ns("zz"), b"k", None, &bad).is_err());
-        let bad = StateProof::InNamespace { ns_root: list[0].1, index: 9, count: 3, siblings: vec![], key_proof: vec![] };
+        let bad = StateProof::InNamespace {
+            ns_root: list[0].1,
+            index: 9,
+            count: 3,
+            siblings: vec![],
+            key_proof: vec![],
+        };
         assert!(verify(alg, &root, &ns("b"), b"k", None, &bad).is_err());
-        let bad = StateProof::InNamespace { ns_root: list[0].1, index: 0, count: 0, siblings: vec![], key_proof: vec![] };
+        let bad = StateProof::InNamespace {
+            ns_root: list[0].1,
+            index: 0,
+            count: 0,
+            siblings: vec![],
+            key_proof: vec![],
+        };
         assert!(verify(alg, &root, &ns("b"), b"k", None, &bad).is_err());
     }
 }

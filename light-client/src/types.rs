@@ -17,7 +17,8 @@ pub const MAX_TOTAL_POWER: u64 = u64::MAX / 1024;
 fn valid_name(s: &str, max: usize, extra: &[char]) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || extra.contains(&c))
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || extra.contains(&c))
 }
 
 macro_rules! checked_string {
@@ -90,7 +91,18 @@ checked_string!(
 
 /// A point in time: nanoseconds since the Unix epoch (UTC). Always passed in, never read from a clock here.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize, Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
     Deserialize,
 )]
 #[serde(transparent)]
@@ -107,7 +119,10 @@ impl Time {
     }
     /// `self + d`, saturating.
     pub fn plus(self, d: std::time::Duration) -> Self {
-        Time(self.0.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+        Time(
+            self.0
+                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        )
     }
 }
 
@@ -128,7 +143,11 @@ impl Validator {
 }
 
 /// A validator set, ordered by address, with no duplicate address and positive powers.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+///
+/// Every way of obtaining one checks it: [`ValidatorSet::new`], Borsh decoding (which also requires the canonical
+/// address order) and JSON (which sorts like `new`). In particular every key has been validated, so ed25519 keys of
+/// small order never reach batch verification (which does not check for them).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
 pub struct ValidatorSet {
     validators: Vec<Validator>,
 }
@@ -154,28 +173,47 @@ pub enum ValidatorSetError {
     /// A key is not a valid (or is a weak) key.
     #[error("validator key: {0}")]
     Key(#[from] CryptoError),
+    /// An encoded set is not in strictly increasing address order (at this address).
+    #[error("validators not in address order at {0}")]
+    Unordered(Address),
 }
 
 impl ValidatorSet {
     /// Check and sort a list of validators.
     pub fn new(mut validators: Vec<Validator>) -> Result<Self, ValidatorSetError> {
+        if validators.len() > MAX_VALIDATORS {
+            return Err(ValidatorSetError::TooMany(validators.len()));
+        }
+        validators.sort_by_cached_key(|v| v.address());
+        Self::from_ordered(validators)
+    }
+
+    /// Check a list that must already be in strictly increasing address order (what a canonical encoding holds).
+    fn from_ordered(validators: Vec<Validator>) -> Result<Self, ValidatorSetError> {
         if validators.is_empty() {
             return Err(ValidatorSetError::Empty);
         }
         if validators.len() > MAX_VALIDATORS {
             return Err(ValidatorSetError::TooMany(validators.len()));
         }
-        validators.sort_by_key(|v| v.address());
         let mut total: u64 = 0;
-        for (i, v) in validators.iter().enumerate() {
+        let mut previous: Option<Address> = None;
+        for v in &validators {
             v.pub_key.validate()?;
+            let address = v.address();
             if v.power == 0 {
-                return Err(ValidatorSetError::ZeroPower(v.address()));
+                return Err(ValidatorSetError::ZeroPower(address));
             }
-            if i > 0 && validators[i - 1].address() == v.address() {
-                return Err(ValidatorSetError::Duplicate(v.address()));
+            match previous {
+                Some(p) if p == address => return Err(ValidatorSetError::Duplicate(address)),
+                Some(p) if p > address => return Err(ValidatorSetError::Unordered(address)),
+                _ => {}
             }
-            total = total.checked_add(v.power).filter(|t| *t <= MAX_TOTAL_POWER).ok_or(ValidatorSetError::PowerOverflow)?;
+            previous = Some(address);
+            total = total
+                .checked_add(v.power)
+                .filter(|t| *t <= MAX_TOTAL_POWER)
+                .ok_or(ValidatorSetError::PowerOverflow)?;
         }
         Ok(ValidatorSet { validators })
     }
@@ -207,7 +245,9 @@ impl ValidatorSet {
 
     /// Position of the validator with `address`.
     pub fn index_of(&self, address: &Address) -> Option<usize> {
-        self.validators.binary_search_by_key(address, |v| v.address()).ok()
+        self.validators
+            .binary_search_by_key(address, |v| v.address())
+            .ok()
     }
 
     /// The validator at `index`.
@@ -220,23 +260,48 @@ impl ValidatorSet {
         let leaves: Vec<[u8; 32]> = self
             .validators
             .iter()
-            .map(|v| alg.hash_parts(&[&[0u8], &to_borsh(&v.pub_key), &v.power.to_le_bytes()]).0)
+            .map(|v| {
+                alg.hash_parts(&[&[0u8], &to_borsh(&v.pub_key), &v.power.to_le_bytes()])
+                    .0
+            })
             .collect();
         merkle_root(alg, &leaves)
+    }
+}
+
+impl BorshDeserialize for ValidatorSet {
+    /// Decodes the validators and checks them like [`ValidatorSet::new`], additionally requiring the canonical
+    /// (address) order, so a set embedded in any other encoded type is checked too.
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        let validators = Vec::<Validator>::deserialize_reader(reader)?;
+        Self::from_ordered(validators).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("invalid validator set: {e}"),
+            )
+        })
+    }
+}
+
+/// JSON shape of a validator set (the same as the Borsh field layout).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValidatorSetJson {
+    validators: Vec<Validator>,
+}
+
+impl<'de> Deserialize<'de> for ValidatorSet {
+    /// Checks and sorts like [`ValidatorSet::new`] (JSON is written by people and tools, so any order is accepted).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let json = ValidatorSetJson::deserialize(d)?;
+        ValidatorSet::new(json.validators).map_err(serde::de::Error::custom)
     }
 }
 
 impl Canonical for ValidatorSet {
     const KIND: &'static str = "validator set";
     const MAX_LEN: usize = 1 + 4 + MAX_VALIDATORS * 48;
-    fn validate(&self) -> Result<(), CodecError> {
-        let again = ValidatorSet::new(self.validators.clone())
-            .map_err(|e| CodecError::Invalid { kind: Self::KIND, reason: e.to_string() })?;
-        if again.validators != self.validators {
-            return Err(CodecError::Invalid { kind: Self::KIND, reason: "validators not in address order".into() });
-        }
-        Ok(())
-    }
+    // No `validate` override: `BorshDeserialize` above already enforces every rule, including the order.
 }
 
 /// A block header. Its hash is the block id that validators sign.
@@ -271,7 +336,10 @@ impl Canonical for Header {
     const MAX_LEN: usize = 512;
     fn validate(&self) -> Result<(), CodecError> {
         if self.height == 0 {
-            return Err(CodecError::Invalid { kind: Self::KIND, reason: "height 0".into() });
+            return Err(CodecError::Invalid {
+                kind: Self::KIND,
+                reason: "height 0".into(),
+            });
         }
         Ok(())
     }
@@ -310,8 +378,15 @@ impl Canonical for CommitCertificate {
     const KIND: &'static str = "commit certificate";
     const MAX_LEN: usize = 64 + MAX_VALIDATORS * 70;
     fn validate(&self) -> Result<(), CodecError> {
-        if self.signatures.windows(2).any(|w| w[0].validator_index >= w[1].validator_index) {
-            return Err(CodecError::Invalid { kind: Self::KIND, reason: "signatures not in strictly increasing validator order".into() });
+        if self
+            .signatures
+            .windows(2)
+            .any(|w| w[0].validator_index >= w[1].validator_index)
+        {
+            return Err(CodecError::Invalid {
+                kind: Self::KIND,
+                reason: "signatures not in strictly increasing validator order".into(),
+            });
         }
         Ok(())
     }
@@ -329,7 +404,11 @@ impl CommitCertificate {
 
     /// The domain-separated bytes every signature in this certificate covers.
     pub fn sign_bytes(&self, chain_id: &str) -> Vec<u8> {
-        crate::crypto::sign_bytes(chain_id, SignKind::Precommit, &Self::precommit_message(self.height, self.round, &self.block_id))
+        crate::crypto::sign_bytes(
+            chain_id,
+            SignKind::Precommit,
+            &Self::precommit_message(self.height, self.round, &self.block_id),
+        )
     }
 
     /// Hash carried in the next header.
@@ -406,7 +485,10 @@ mod tests {
         let mut bytes = header(1).encode();
         // chain id string starts after version(1) + app_version(4) + len(4).
         bytes[9] = b'A';
-        assert!(matches!(Header::decode(&bytes), Err(CodecError::Malformed { .. })));
+        assert!(matches!(
+            Header::decode(&bytes),
+            Err(CodecError::Malformed { .. })
+        ));
     }
 
     #[test]
@@ -415,30 +497,103 @@ mod tests {
         assert_eq!(Header::decode(&bytes).unwrap(), header(3));
         let mut trailing = bytes.clone();
         trailing.push(0);
-        assert!(matches!(Header::decode(&trailing), Err(CodecError::Malformed { .. })));
+        assert!(matches!(
+            Header::decode(&trailing),
+            Err(CodecError::Malformed { .. })
+        ));
         let mut version = bytes.clone();
         version[0] = 2;
         assert_eq!(Header::decode(&version), Err(CodecError::UnknownVersion(2)));
         assert_eq!(Header::decode(&[]), Err(CodecError::Empty));
-        assert!(matches!(Header::decode(&vec![1u8; 600]), Err(CodecError::TooLong { .. })));
-        assert!(matches!(Header::decode(&bytes[..bytes.len() - 1]), Err(CodecError::Malformed { .. })));
+        assert!(matches!(
+            Header::decode(&vec![1u8; 600]),
+            Err(CodecError::TooLong { .. })
+        ));
+        assert!(matches!(
+            Header::decode(&bytes[..bytes.len() - 1]),
+            Err(CodecError::Malformed { .. })
+        ));
     }
 
     #[test]
     fn validator_sets_are_sorted_and_checked() {
-        let keys: Vec<_> = (0..4u8).map(|i| SecretKey::from_bytes(Suite::Ed25519, &[i + 1; 32]).unwrap()).collect();
-        let vals: Vec<_> = keys.iter().map(|k| Validator { pub_key: k.public_key(), power: 10 }).collect();
+        let keys: Vec<_> = (0..4u8)
+            .map(|i| SecretKey::from_bytes(Suite::Ed25519, &[i + 1; 32]).unwrap())
+            .collect();
+        let vals: Vec<_> = keys
+            .iter()
+            .map(|k| Validator {
+                pub_key: k.public_key(),
+                power: 10,
+            })
+            .collect();
         let set = ValidatorSet::new(vals.clone()).unwrap();
-        assert!(set.validators().windows(2).all(|w| w[0].address() < w[1].address()));
+        assert!(set
+            .validators()
+            .windows(2)
+            .all(|w| w[0].address() < w[1].address()));
         assert_eq!(set.quorum_power(), 27);
         let mut dup = vals.clone();
         dup.push(vals[0].clone());
-        assert!(matches!(ValidatorSet::new(dup), Err(ValidatorSetError::Duplicate(_))));
+        assert!(matches!(
+            ValidatorSet::new(dup),
+            Err(ValidatorSetError::Duplicate(_))
+        ));
         let mut zero = vals.clone();
         zero[1].power = 0;
-        assert!(matches!(ValidatorSet::new(zero), Err(ValidatorSetError::ZeroPower(_))));
+        assert!(matches!(
+            ValidatorSet::new(zero),
+            Err(ValidatorSetError::ZeroPower(_))
+        ));
         assert_eq!(ValidatorSet::decode(&set.encode()).unwrap(), set);
         assert_ne!(set.hash(HashAlg::Sha256), set.hash(HashAlg::Sm3));
+    }
+
+    #[test]
+    fn every_decoding_path_checks_validator_sets() {
+        let keys: Vec<_> = (0..3u8)
+            .map(|i| SecretKey::from_bytes(Suite::Ed25519, &[i + 9; 32]).unwrap())
+            .collect();
+        let vals: Vec<_> = keys
+            .iter()
+            .map(|k| Validator {
+                pub_key: k.public_key(),
+                power: 5,
+            })
+            .collect();
+        let set = ValidatorSet::new(vals).unwrap();
+        let mut body = set.validators().to_vec();
+
+        // Borsh, even when the set is embedded in another value: wrong order is refused.
+        body.swap(0, 1);
+        let unordered = to_borsh(&body);
+        assert!(borsh::from_slice::<ValidatorSet>(&unordered).is_err());
+        assert!(borsh::from_slice::<(u8, ValidatorSet)>(&[&[7u8][..], &unordered].concat()).is_err());
+        let mut versioned = vec![crate::codec::CODEC_VERSION];
+        versioned.extend_from_slice(&unordered);
+        assert!(matches!(
+            ValidatorSet::decode(&versioned),
+            Err(CodecError::Malformed { .. })
+        ));
+
+        // A weak (small-order) ed25519 key is refused whichever way it arrives.
+        let mut weak = [0u8; 32];
+        weak[0] = 1;
+        let weak_set = vec![Validator {
+            pub_key: PublicKey::Ed25519(weak),
+            power: 1,
+        }];
+        assert!(borsh::from_slice::<ValidatorSet>(&to_borsh(&weak_set)).is_err());
+        let json = serde_json::json!({ "validators": [{ "pub_key": { "suite": "ed25519", "hex": hex::encode(weak) },
+            "power": 1 }] });
+        assert!(serde_json::from_value::<ValidatorSet>(json).is_err());
+        assert!(borsh::from_slice::<ValidatorSet>(&to_borsh(&Vec::<Validator>::new())).is_err());
+
+        // JSON in any order is sorted like `new`; a canonical encoding round-trips.
+        body.swap(0, 2);
+        let json = serde_json::json!({ "validators": body });
+        assert_eq!(serde_json::from_value::<ValidatorSet>(json).unwrap(), set);
+        assert_eq!(borsh::from_slice::<ValidatorSet>(&to_borsh(&set)).unwrap(), set);
     }
 
     fn arb_hash() -> impl Strategy<Value = Hash> {

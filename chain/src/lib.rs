@@ -2,13 +2,16 @@
 //!
 //! **Owns**: the ledger engine every Causeway chain runs: namespaced, versioned, provable state on RocksDB
 //! ([`state`]), signed transactions ([`tx`], [`message`]), deterministic block execution through the modules
-//! ([`exec`]: accounts, assets, records, governance), geneses ([`genesis`]), key files ([`keys`]), and (as they land) consensus shell, network, mempool and
+//! ([`exec`]: accounts, assets, records, governance), the application that builds, validates and commits blocks
+//! with their block store ([`app`]), the mempool ([`mempool`]), geneses ([`genesis`]), key files ([`keys`]), a
+//! network-less chain for tests and simulations ([`testkit`]), and (as they land) consensus shell, network, mempool and
 //! gateway, plus the `causeway-chain` binary.
 //!
 //! **Must never**: trust a peer, a file or a client without checking it; panic on bad input; let execution depend
 //! on anything but the block and the state (no clocks, no randomness, no I/O in execution).
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod config;
 pub mod exec;
 pub mod genesis;
@@ -16,4 +19,5 @@ pub mod keys;
 pub mod mempool;
 pub mod message;
 pub mod state;
+pub mod testkit;
 pub mod tx;

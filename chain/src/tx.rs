@@ -136,13 +136,13 @@ impl SignedTx {
 pub struct VerifiedTx {
     signed: SignedTx,
     hash: Hash,
-    encoded_len: usize,
+    encoded: std::sync::Arc<[u8]>,
 }
 
 impl VerifiedTx {
     fn new_unchecked(signed: SignedTx, alg: HashAlg) -> Self {
         let encoded = signed.encode();
-        VerifiedTx { hash: alg.hash(&encoded), encoded_len: encoded.len(), signed }
+        VerifiedTx { hash: alg.hash(&encoded), encoded: encoded.into(), signed }
     }
 
     /// Re-wrap a transaction taken from this node's own committed blocks (verified before it was committed).
@@ -168,7 +168,12 @@ impl VerifiedTx {
 
     /// Length of its canonical encoding.
     pub fn encoded_len(&self) -> usize {
-        self.encoded_len
+        self.encoded.len()
+    }
+
+    /// Its canonical encoding (what blocks carry).
+    pub fn encoded(&self) -> &[u8] {
+        &self.encoded
     }
 
     /// Unwrap.

@@ -11,7 +11,7 @@
 //! - `heights`: `height(BE)` → [`HeightMeta`];
 //! - `stale`: `height(BE) ‖ cf tag ‖ key`: entries no height from `height` on needs, deleted by pruning;
 //! - `default`: the latest committed height, the hash algorithm and the oldest retained height;
-//! - [`BlockData`] families (`blocks`, `commits`, `results`, `txs`): the node's block store, written in the same
+//! - [`BlockData`] families (`blocks`, `commits`, `results`, `txs`, `validators`): the node's block store, written in the same
 //!   batch as the state of the same height, so blocks and state never disagree after a crash.
 //!
 //! Each namespace tree has its own version counter, advanced only when the namespace is written; a height's
@@ -45,6 +45,8 @@ pub enum BlockData {
     Results,
     /// transaction hash → height and index.
     Txs,
+    /// height → the validator set that signs that height.
+    Validators,
 }
 
 impl BlockData {
@@ -54,10 +56,12 @@ impl BlockData {
             BlockData::Commits => "commits",
             BlockData::Results => "results",
             BlockData::Txs => "txs",
+            BlockData::Validators => "validators",
         }
     }
 
-    const ALL: [BlockData; 4] = [BlockData::Blocks, BlockData::Commits, BlockData::Results, BlockData::Txs];
+    const ALL: [BlockData; 5] =
+        [BlockData::Blocks, BlockData::Commits, BlockData::Results, BlockData::Txs, BlockData::Validators];
 }
 const KEY_LATEST: &[u8] = b"latest";
 const KEY_HASH_ALG: &[u8] = b"hash_alg";

@@ -193,6 +193,14 @@ pub enum GovAction {
         /// The new parameters.
         params: Params,
     },
+    /// A decision for a module another crate provides (the hub: admit a member chain, recover a frozen client…),
+    /// in that module's own encoding. Applied by the module once the proposal passes.
+    Ext {
+        /// The module's name.
+        module: String,
+        /// The encoded decision.
+        body: Bytes,
+    },
 }
 
 impl GovAction {
@@ -203,6 +211,12 @@ impl GovAction {
                 .map_err(|e| e.to_string()),
             GovAction::SetParams { params } => params.validate(),
             GovAction::AdmitOrg { .. } | GovAction::RemoveOrg { .. } => Ok(()),
+            GovAction::Ext { module, .. } => {
+                if module.is_empty() || module.len() > 32 {
+                    return Err(format!("module name of {} bytes (allowed: 1 to 32)", module.len()));
+                }
+                Ok(())
+            }
         }
     }
 }

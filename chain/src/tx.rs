@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::message::Message;
 
-/// Largest encoded signed transaction.
-pub const MAX_TX_BYTES: usize = 64 * 1024;
+/// Largest encoded signed transaction (a relayer's batch of header updates and proofs can be large).
+pub const MAX_TX_BYTES: usize = 1024 * 1024;
 /// Most messages in one transaction.
-pub const MAX_MESSAGES: usize = 64;
+pub const MAX_MESSAGES: usize = 512;
 
 /// Why a transaction was refused before execution.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -261,6 +261,7 @@ fn action_name(a: &GovAction) -> &'static str {
         GovAction::AdmitOrg { .. } => "admit_org",
         GovAction::RemoveOrg { .. } => "remove_org",
         GovAction::SetParams { .. } => "set_params",
+        GovAction::Ext { .. } => "ext",
     }
 }
 
@@ -322,7 +323,8 @@ fn status_name(s: &ProposalStatus) -> &'static str {
     }
 }
 
-/// Apply a decided action. Each action checks everything before its single write, so a failure writes nothing.
+/// Apply a decided action. Each built-in action checks everything before its single write, so a failure writes
+/// nothing; an extension's decision must keep the same rule (check first, then write).
 fn apply(state: &mut dyn StateWrite, ctx: &TxContext<'_>, action: &GovAction) -> Result<Vec<Event>, Fail> {
     match action {
         GovAction::SetValidators { validators } => {
@@ -352,6 +354,10 @@ fn apply(state: &mut dyn StateWrite, ctx: &TxContext<'_>, action: &GovAction) ->
             set_params(state, p)?;
             Ok(vec![Event::new("params.changed", &[])])
         }
+        GovAction::Ext { module, body } => match ctx.extensions.iter().find(|e| e.name() == module) {
+            Some(ext) => ext.governance(state, ctx, &body.0),
+            None => Err(TxFailure::Rejected(format!("no module {module:?} on this chain")).into()),
+        },
     }
 }
 

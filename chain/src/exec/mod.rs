@@ -217,6 +217,8 @@ pub struct TxContext<'a> {
     pub sender: Address,
     /// The validators of this height.
     pub validators: &'a ValidatorSet,
+    /// The chain's extension modules.
+    pub extensions: &'a Extensions,
 }
 
 /// A module provided by another crate (the hub's client registry, router and atomic coordinator). It receives
@@ -228,6 +230,12 @@ pub trait Extension: Send + Sync {
     fn name(&self) -> &'static str;
     /// Execute one message body for the transaction's signer.
     fn handle(&self, state: &mut dyn StateWrite, ctx: &TxContext<'_>, body: &[u8]) -> Result<Vec<Event>, Fail>;
+    /// Apply a governance decision addressed to this module ([`crate::message::GovAction::Ext`]), after the
+    /// validators approved it. It must check everything before writing anything: a failure is recorded on the
+    /// proposal and its writes are kept otherwise.
+    fn governance(&self, _state: &mut dyn StateWrite, _ctx: &TxContext<'_>, _body: &[u8]) -> Result<Vec<Event>, Fail> {
+        Err(TxFailure::Rejected(format!("module {} takes no governance decisions", self.name())).into())
+    }
     /// End-of-block work (before validator-set changes are applied).
     fn end_block(&self, _state: &mut dyn StateWrite, _block: &BlockContext) -> Result<Vec<Event>, ExecError> {
         Ok(vec![])
@@ -283,7 +291,7 @@ fn execute_tx<R: StateRead>(
         }
         Err(Fail::Fatal(e)) => return Err(e),
     }
-    let ctx = TxContext { block, sender, validators };
+    let ctx = TxContext { block, sender, validators, extensions };
     let mut events = Vec::new();
     for message in &tx.messages {
         match dispatch(state, &ctx, extensions, message) {

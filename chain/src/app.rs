@@ -7,7 +7,6 @@
 //! **Must never**: vote, sign or talk to the network (that is consensus and the node shell); accept a block whose
 //! state root or next validators it did not compute itself; re-verify a signature it already verified.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,9 +21,6 @@ use crate::exec::{self, BlockContext, Event, ExecError, Extension, TxResult};
 use crate::genesis::{Genesis, GenesisError};
 use crate::state::{BlockData, PreparedCommit, StateError, Store, StoreOptions};
 use crate::tx::{verify_many, SignedTx, TxError, VerifiedTx};
-
-/// How many executed-but-undecided blocks are kept (one per round is typical).
-const MAX_PENDING: usize = 64;
 
 /// A failure of the node's own machinery (storage, corrupt data): the node must stop, not go on.
 #[derive(Debug, thiserror::Error)]
@@ -49,9 +45,14 @@ pub enum AppError {
         /// The store's chain.
         found: String,
     },
-    /// A block that was never validated here was asked to be committed.
-    #[error("block {0} is not known")]
-    UnknownBlock(Hash),
+    /// The block was executed on another height than the latest.
+    #[error("block at height {got} cannot be committed on top of height {latest}")]
+    Stale {
+        /// Its height.
+        got: u64,
+        /// The latest committed height.
+        latest: u64,
+    },
 }
 
 /// Why a proposed or synced block is invalid. Nothing is stored for an invalid block.
@@ -188,12 +189,43 @@ pub struct Committed {
     pub tx_hashes: Vec<Hash>,
 }
 
-struct Executed {
+/// A block executed against the latest state but not yet decided: what [`App::commit`] writes when consensus
+/// decides it. Valid only while the latest height does not change.
+pub struct Executed {
     block: Arc<Block>,
+    block_id: Hash,
     results: BlockResults,
     next_validators: ValidatorSet,
     tx_hashes: Vec<Hash>,
     prepared: PreparedCommit,
+}
+
+impl std::fmt::Debug for Executed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executed").field("height", &self.block.header.height).field("block_id", &self.block_id).finish()
+    }
+}
+
+impl Executed {
+    /// The block.
+    pub fn block(&self) -> &Arc<Block> {
+        &self.block
+    }
+
+    /// Its id (header hash).
+    pub fn block_id(&self) -> Hash {
+        self.block_id
+    }
+
+    /// Its height.
+    pub fn height(&self) -> u64 {
+        self.block.header.height
+    }
+
+    /// Hashes of its transactions, in order.
+    pub fn tx_hashes(&self) -> &[Hash] {
+        &self.tx_hashes
+    }
 }
 
 /// Settings of the application.
@@ -219,7 +251,6 @@ pub struct App {
     options: AppOptions,
     store: Store,
     extensions: Vec<Arc<dyn Extension>>,
-    pending: HashMap<Hash, Executed>,
     last_id: Hash,
     last_time: Time,
     last_commit: Option<CommitCertificate>,
@@ -266,7 +297,6 @@ impl App {
             options,
             store,
             extensions,
-            pending: HashMap::new(),
             last_id: Hash::ZERO,
             last_commit: None,
             next_validators: validators.clone(),
@@ -397,15 +427,10 @@ impl App {
         }
     }
 
-    /// Build the next block from `txs` (already verified, in the order given): execute them, fill in the state
-    /// root and next validators, and keep the execution for the commit. Transactions beyond the chain's limits
-    /// are left out.
-    pub fn build_block(
-        &mut self,
-        proposer: Address,
-        time: Time,
-        mut txs: Vec<VerifiedTx>,
-    ) -> Result<Block, AppError> {
+    /// Build the next block from `txs` (already verified, in the order given): execute them and fill in the state
+    /// root and next validators. Transactions beyond the chain's limits are left out. The result is committed
+    /// with [`App::commit`] once decided.
+    pub fn build_block(&self, proposer: Address, time: Time, mut txs: Vec<VerifiedTx>) -> Result<Executed, AppError> {
         let params = exec::governance::params(&self.store.latest_view())?;
         let mut bytes = 0u64;
         let mut keep = 0usize;
@@ -439,10 +464,9 @@ impl App {
         header.state_root = prepared.state_root();
         header.next_validators_hash = next_validators.hash(alg);
         let block = Arc::new(Block { header, txs: encoded, last_commit: self.last_commit.clone() });
-        let id = block.header.hash(alg);
+        let block_id = block.header.hash(alg);
         let tx_hashes = txs.iter().map(|t| t.hash()).collect();
-        self.remember(id, Executed { block: block.clone(), results, next_validators, tx_hashes, prepared });
-        Ok((*block).clone())
+        Ok(Executed { block, block_id, results, next_validators, tx_hashes, prepared })
     }
 
     fn execute(
@@ -456,30 +480,20 @@ impl App {
         Ok((prepared, BlockResults { txs: outcome.results, end_events: outcome.end_events }, outcome.next_validators))
     }
 
-    fn remember(&mut self, id: Hash, executed: Executed) {
-        if self.pending.len() >= MAX_PENDING {
-            self.pending.clear();
-        }
-        self.pending.insert(id, executed);
-    }
-
     /// Check every rule of a block proposed for the next height (or delivered by sync) and execute it. `known`
     /// returns transactions this node already verified (its mempool), which are not verified again. With `now`,
     /// the block's time may not be ahead of it by more than the allowed drift (proposals); sync passes `None`.
-    /// Returns the block id; the execution is kept for [`App::commit`].
+    /// Returns the execution, for [`App::commit`] once the block is decided.
     pub fn validate_block(
-        &mut self,
-        block: &Block,
+        &self,
+        block: Arc<Block>,
         now: Option<Time>,
         known: &dyn Fn(&Hash) -> Option<VerifiedTx>,
-    ) -> Result<Hash, ValidateError> {
+    ) -> Result<Executed, ValidateError> {
         let alg = self.hash_alg();
-        let id = block.header.hash(alg);
-        if self.pending.contains_key(&id) {
-            return Ok(id);
-        }
-        self.check_header(block, now)?;
-        let txs = self.check_txs(block, known)?;
+        let block_id = block.header.hash(alg);
+        self.check_header(&block, now)?;
+        let txs = self.check_txs(&block, known)?;
         let (prepared, results, next_validators) = self.execute(&block.header, &txs)?;
         let h = &block.header;
         if prepared.state_root() != h.state_root {
@@ -500,8 +514,7 @@ impl App {
             .into());
         }
         let tx_hashes = txs.iter().map(|t| t.hash()).collect();
-        self.remember(id, Executed { block: Arc::new(block.clone()), results, next_validators, tx_hashes, prepared });
-        Ok(id)
+        Ok(Executed { block, block_id, results, next_validators, tx_hashes, prepared })
     }
 
     fn check_header(&self, block: &Block, now: Option<Time>) -> Result<(), BlockError> {
@@ -596,10 +609,12 @@ impl App {
 
     /// Commit a block validated or built here, decided by `certificate` (checked by consensus), with its state,
     /// results and index entries in one atomic write.
-    pub fn commit(&mut self, block_id: &Hash, certificate: CommitCertificate) -> Result<Committed, AppError> {
-        let executed = self.pending.remove(block_id).ok_or(AppError::UnknownBlock(*block_id))?;
-        let Executed { block, results, next_validators, tx_hashes, mut prepared } = executed;
+    pub fn commit(&mut self, executed: Executed, certificate: CommitCertificate) -> Result<Committed, AppError> {
+        let Executed { block, block_id, results, next_validators, tx_hashes, mut prepared } = executed;
         let h = block.header.height;
+        if h != self.height() + 1 {
+            return Err(AppError::Stale { got: h, latest: self.height() });
+        }
         let key = h.to_be_bytes();
         prepared.put(&self.store, BlockData::Blocks, &key, &block.encode())?;
         prepared.put(&self.store, BlockData::Commits, &key, &certificate.encode())?;
@@ -610,11 +625,10 @@ impl App {
             prepared.put(&self.store, BlockData::Txs, &hash.0, &borsh::to_vec(&loc).map_err(|e| AppError::Corrupt(e.to_string()))?)?;
         }
         self.store.apply(prepared)?;
-        self.pending.clear();
-        self.last_id = *block_id;
+        self.last_id = block_id;
         self.last_time = block.header.time;
         self.last_commit = Some(certificate.clone());
         self.validators = std::mem::replace(&mut self.next_validators, next_validators);
-        Ok(Committed { block, block_id: *block_id, certificate, results: Arc::new(results), tx_hashes })
+        Ok(Committed { block, block_id, certificate, results: Arc::new(results), tx_hashes })
     }
 }

@@ -111,10 +111,9 @@ impl TestChain {
         let validators = self.app.next_validators().clone();
         let proposer = validators.validators().first().map(|v| v.address()).unwrap_or_default();
         self.clock = self.next_time();
-        let block = self.app.build_block(proposer, self.clock, verified)?;
-        let id = block.header.hash(alg);
-        let certificate = self.certify(&block.header, &validators)?;
-        Ok(self.app.commit(&id, certificate)?)
+        let executed = self.app.build_block(proposer, self.clock, verified)?;
+        let certificate = self.certify(&executed.block().header, &validators)?;
+        Ok(self.app.commit(executed, certificate)?)
     }
 
     /// A certificate for `header` signed by every key of `validators` this chain holds.

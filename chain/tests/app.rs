@@ -1,6 +1,8 @@
 //! The application end to end without a network: blocks built by one node are validated and committed by another,
 //! every tampering is refused, a restart resumes at the tip, and a light client follows the headers.
 
+use std::sync::Arc;
+
 use causeway_chain::app::{App, AppOptions, BlockError, ValidateError};
 use causeway_chain::message::{Amount, Denom, GovAction, Message};
 use causeway_chain::testkit::{genesis, TestChain};
@@ -30,9 +32,9 @@ fn a_second_node_validates_and_commits_what_the_first_builds() {
             .unwrap();
         let committed = chain.produce(vec![tx]).unwrap();
         assert!(committed.results.txs[0].is_ok());
-        let id = other.validate_block(&committed.block, None, &|_| None).unwrap();
-        assert_eq!(id, committed.block_id);
-        other.commit(&id, committed.certificate.clone()).unwrap();
+        let executed = other.validate_block(committed.block.clone(), None, &|_| None).unwrap();
+        assert_eq!(executed.block_id(), committed.block_id);
+        other.commit(executed, committed.certificate.clone()).unwrap();
         assert_eq!(other.store().latest_root(), chain.app().store().latest_root());
     }
     assert_eq!(other.height(), 5);
@@ -53,12 +55,12 @@ fn tampered_blocks_are_refused_and_change_nothing() {
     let mut chain = TestChain::open(d1.path(), g.clone(), keys, vec![]).unwrap();
     let mut other = follower(d2.path(), &g);
     let first = chain.produce(vec![]).unwrap();
-    other.validate_block(&first.block, None, &|_| None).unwrap();
-    other.commit(&first.block_id, first.certificate).unwrap();
+    let executed = other.validate_block(first.block.clone(), None, &|_| None).unwrap();
+    other.commit(executed, first.certificate).unwrap();
     let good = chain.produce(vec![]).unwrap();
     let root = other.store().latest_root();
     let check = |other: &mut App, b: Block, want: &str| {
-        match other.validate_block(&b, None, &|_| None) {
+        match other.validate_block(Arc::new(b), None, &|_| None) {
             Err(ValidateError::Invalid(e)) => assert!(format!("{e:?}").contains(want), "{want}: got {e:?}"),
             other => panic!("{want}: expected invalid, got {other:?}"),
         }
@@ -85,13 +87,19 @@ fn tampered_blocks_are_refused_and_change_nothing() {
     check(&mut other, b, "Tx");
     let mut b = (*good.block).clone();
     b.header.time = Time(u64::MAX / 2);
-    match other.validate_block(&b, Some(Time::from_secs(1_700_000_100)), &|_| None) {
+    match other.validate_block(Arc::new(b), Some(Time::from_secs(1_700_000_100)), &|_| None) {
         Err(ValidateError::Invalid(BlockError::TimeInFuture { .. })) => {}
         r => panic!("future block accepted: {r:?}"),
     }
     assert_eq!(other.store().latest_root(), root);
     assert_eq!(other.height(), 1);
-    other.validate_block(&good.block, None, &|_| None).unwrap();
+    let executed = other.validate_block(good.block.clone(), None, &|_| None).unwrap();
+    let twice = other.validate_block(good.block.clone(), None, &|_| None).unwrap();
+    other.commit(executed, good.certificate.clone()).unwrap();
+    assert_eq!(other.height(), 2);
+    // An execution made on height 1 cannot be committed on top of height 2.
+    assert!(matches!(other.commit(twice, good.certificate.clone()), Err(causeway_chain::app::AppError::Stale { .. })));
+    assert_eq!(other.height(), 2);
 }
 
 #[test]

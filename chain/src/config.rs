@@ -63,6 +63,9 @@ pub struct P2pConfig {
     /// Peers to dial at start, multiaddrs ending in `/p2p/<peer id>`.
     #[serde(default)]
     pub bootstrap: Vec<String>,
+    /// Peer ids allowed to connect besides the genesis validators' nodes (registered full nodes).
+    #[serde(default)]
+    pub allowed_peers: Vec<String>,
 }
 
 /// Gateway settings.

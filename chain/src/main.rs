@@ -147,7 +147,7 @@ fn init(args: InitArgs) -> Result<()> {
             genesis: PathBuf::from("../genesis.json"),
             validator_key: Some(PathBuf::from("validator_key.json")),
             node_key: PathBuf::from("node_key.json"),
-            p2p: P2pConfig { listen: p2p(i), bootstrap: vec![] },
+            p2p: P2pConfig { listen: p2p(i), bootstrap: vec![], allowed_peers: vec![] },
             gateway: GatewayConfig { listen: format!("{}:{}", args.host, usize::from(args.gateway_port) + i) },
             mempool: MempoolConfig::default(),
             storage: StorageConfig::default(),

@@ -94,6 +94,11 @@ impl Mempool {
         self.txs.contains_key(hash)
     }
 
+    /// A waiting transaction (already verified: block validation need not verify it again).
+    pub fn get(&self, hash: &Hash) -> Option<VerifiedTx> {
+        self.txs.get(hash).cloned()
+    }
+
     /// Admit `tx`, whose signer's account nonce on chain is `account_nonce`.
     pub fn insert(&mut self, tx: VerifiedTx, account_nonce: u64) -> Result<(), MempoolError> {
         let hash = tx.hash();

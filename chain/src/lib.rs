@@ -8,4 +8,6 @@
 //! on anything but the block and the state (no clocks, no randomness, no I/O in execution).
 #![forbid(unsafe_code)]
 
+/// The peer-to-peer network shell: libp2p gossip and request-response between allowed peers.
+pub mod net;
 pub mod state;

@@ -375,14 +375,19 @@ mod tests {
         assert!(shown.contains(&key.peer_id().to_string()));
     }
 
+    /// A commented example of the `[net]` part of a node's configuration.
     const EXAMPLE: &str = r#"
+        # Topic and protocol names include the chain id.
         chain_id = "causeway-devnet"
         listen = "/ip4/0.0.0.0/tcp/26656"
+        # 32-byte ed25519 seed, hex. Keep this file private.
         node_key = "0707070707070707070707070707070707070707070707070707070707070707"
+        # Validators and registered full nodes; nobody else may connect.
         allowed_peers = ["12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"]
+        # Dialled at start and redialled when they drop.
         bootstrap = ["/ip4/10.0.0.2/tcp/26656/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"]
 
-        [limits]
+        [limits]                     # every field optional
         max_tx_gossip_bytes = 65536
 
         [gossip]

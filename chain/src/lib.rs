@@ -18,6 +18,8 @@ pub mod genesis;
 pub mod keys;
 pub mod mempool;
 pub mod message;
+/// The peer-to-peer network shell: libp2p gossip and request-response between allowed peers.
+pub mod net;
 pub mod state;
 pub mod testkit;
 pub mod tx;

@@ -8,7 +8,7 @@
 //! are timed in blocks of [`BLOCK`], native and Tendermint blocks alternating, with the CPU time of this thread
 //! (`CLOCK_THREAD_CPUTIME_ID`) rather than wall time: on a shared machine a long call is
 //! preempted more often than a short one, which would bias wall-clock ratios towards the faster side. Where that
-//! file is missing, wall time is used and the report says so. The median over blocks of the mean per call is
+//! clock is not available, wall time is used and the report says so. The median over blocks of the mean per call is
 //! reported. Proof verification is `verify_membership` of the native client against a
 //! trusted header whose state holds `--state-keys` keys in one namespace (plus a few small namespaces).
 

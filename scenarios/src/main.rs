@@ -7,6 +7,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod bench_light_client;
 mod bench_state;
 
 /// Scripted alliances, simulations and benchmarks for Causeway.
@@ -28,11 +29,14 @@ enum Command {
 enum BenchCommand {
     /// Authenticated state: write throughput, proof generation and verification, proof size.
     State(bench_state::Args),
+    /// Light clients: header verification (native vs tendermint-rs) and state-proof verification.
+    LightClient(bench_light_client::Args),
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(BenchCommand::State(args)) => bench_state::run(args),
+        Command::Bench(BenchCommand::LightClient(args)) => bench_light_client::run(args),
     }
 }

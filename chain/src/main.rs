@@ -8,6 +8,7 @@ use causeway_chain::config::{GatewayConfig, MempoolConfig, NodeConfig, P2pConfig
 use causeway_chain::genesis::{rfc3339, Genesis, GenesisValidator, Profile};
 use causeway_chain::keys;
 use causeway_chain::message::Params;
+use causeway_chain::net::NodeKey;
 use causeway_light_client::{ChainId, HashAlg, SecretKey, Suite, Time};
 use clap::{Parser, Subcommand};
 
@@ -48,9 +49,13 @@ struct InitArgs {
     /// Permissioned (allow-listed peers) or public.
     #[arg(long, default_value = "permissioned", value_parser = parse_profile)]
     profile: Profile,
-    /// Host the nodes listen on.
+    /// Host the nodes listen on and are reached at.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// One host name per validator (e.g. container names): node i is reached at hosts[i] on the base ports and
+    /// listens on all interfaces. Overrides --host.
+    #[arg(long, value_delimiter = ',')]
+    hosts: Vec<String>,
     /// First p2p port (validator i listens on base + i).
     #[arg(long, default_value_t = 26_600)]
     p2p_port: u16,
@@ -109,8 +114,12 @@ fn init(args: InitArgs) -> Result<()> {
     if usize::from(args.p2p_port) + n > 65_535 || usize::from(args.gateway_port) + n > 65_535 {
         bail!("port range overflows 65535");
     }
+    if !args.hosts.is_empty() && args.hosts.len() != n {
+        bail!("--hosts names {} hosts for {n} validators", args.hosts.len());
+    }
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let mut validators = Vec::with_capacity(n);
+    let mut peer_ids = Vec::with_capacity(n);
     for i in 0..n {
         let dir = args.out.join(format!("node{i}"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -118,11 +127,13 @@ fn init(args: InitArgs) -> Result<()> {
         let nkey = SecretKey::generate(Suite::Ed25519);
         keys::save(&vkey, &dir.join("validator_key.json"))?;
         keys::save(&nkey, &dir.join("node_key.json"))?;
+        let peer_id = NodeKey::from_secret_key(&nkey)?.peer_id().to_string();
+        peer_ids.push(peer_id.clone());
         validators.push(GenesisValidator {
             name: format!("{}-{i}", args.chain_id),
             pub_key: vkey.public_key(),
             power: 10,
-            node_id: None,
+            node_id: Some(peer_id),
         });
     }
     let genesis = Genesis {
@@ -139,16 +150,29 @@ fn init(args: InitArgs) -> Result<()> {
     genesis.validate()?;
     let genesis_path = args.out.join("genesis.json");
     genesis.save(&genesis_path)?;
+    // Where node j is reached, where it listens, and where its gateway listens.
+    let reach = |j: usize| match args.hosts.get(j) {
+        Some(h) => format!("/dns4/{h}/tcp/{}", args.p2p_port),
+        None => format!("/ip4/{}/tcp/{}", args.host, usize::from(args.p2p_port) + j),
+    };
+    let listen = |j: usize| match args.hosts.get(j) {
+        Some(_) => format!("/ip4/0.0.0.0/tcp/{}", args.p2p_port),
+        None => reach(j),
+    };
+    let gateway = |j: usize| match args.hosts.get(j) {
+        Some(_) => format!("0.0.0.0:{}", args.gateway_port),
+        None => format!("{}:{}", args.host, usize::from(args.gateway_port) + j),
+    };
     for i in 0..n {
-        let p2p = |j: usize| format!("/ip4/{}/tcp/{}", args.host, usize::from(args.p2p_port) + j);
+        let bootstrap = (0..n).filter(|&j| j != i).map(|j| format!("{}/p2p/{}", reach(j), peer_ids[j])).collect();
         let cfg = NodeConfig {
             moniker: format!("{}-{i}", args.chain_id),
             data_dir: PathBuf::from("data"),
             genesis: PathBuf::from("../genesis.json"),
             validator_key: Some(PathBuf::from("validator_key.json")),
             node_key: PathBuf::from("node_key.json"),
-            p2p: P2pConfig { listen: p2p(i), bootstrap: vec![], allowed_peers: vec![] },
-            gateway: GatewayConfig { listen: format!("{}:{}", args.host, usize::from(args.gateway_port) + i) },
+            p2p: P2pConfig { listen: listen(i), bootstrap, allowed_peers: vec![] },
+            gateway: GatewayConfig { listen: gateway(i) },
             mempool: MempoolConfig::default(),
             storage: StorageConfig::default(),
         };
@@ -225,6 +249,11 @@ mod tests {
         let cfg = NodeConfig::load(&out.join("node2").join("config.toml")).unwrap();
         let key = keys::load(cfg.validator_key.as_ref().unwrap()).unwrap();
         assert_eq!(key.public_key(), g.validators[2].pub_key);
+        // Every node knows the others' addresses, and the genesis admits every node's peer id.
+        assert_eq!(cfg.p2p.bootstrap.len(), 2);
+        let node_key = NodeKey::from_secret_key(&keys::load(&cfg.node_key).unwrap()).unwrap();
+        assert_eq!(g.validators[2].node_id.as_deref(), Some(node_key.peer_id().to_string().as_str()));
+        assert!(cfg.p2p.bootstrap.iter().all(|b| !b.ends_with(&node_key.peer_id().to_string())));
         // A second init into the same directory is refused.
         let again = Cli::try_parse_from(["causeway-chain", "init", "--chain-id", "alpha", "--out", out.to_str().unwrap()]).unwrap();
         assert!(run(again).is_err());

@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod config;
+pub mod consensus;
 pub mod exec;
 pub mod genesis;
 pub mod keys;
@@ -20,6 +21,7 @@ pub mod mempool;
 pub mod message;
 /// The peer-to-peer network shell: libp2p gossip and request-response between allowed peers.
 pub mod net;
+pub mod node;
 pub mod state;
 pub mod testkit;
 pub mod tx;

@@ -9,6 +9,7 @@ use causeway_chain::genesis::{rfc3339, Genesis, GenesisValidator, Profile};
 use causeway_chain::keys;
 use causeway_chain::message::Params;
 use causeway_chain::net::NodeKey;
+use causeway_chain::node::{Node, NodeSetup};
 use causeway_light_client::{ChainId, HashAlg, SecretKey, Suite, Time};
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,18 @@ enum Command {
     /// Generate and inspect key files.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Run a node from its configuration file until interrupted (Ctrl-C or SIGTERM).
+    Start(StartArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct StartArgs {
+    /// The node's configuration file (written by `init`).
+    #[arg(long)]
+    config: PathBuf,
+    /// Log format: text or json. The level comes from RUST_LOG (default: info).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -192,6 +205,52 @@ fn show_key(file: &Path) -> Result<()> {
     Ok(())
 }
 
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second initialisation (only possible in tests) is harmless; ignore its error.
+    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
+
+fn start(args: StartArgs) -> Result<()> {
+    init_logs(&args.log_format);
+    let cfg = NodeConfig::load(&args.config).with_context(|| format!("loading {}", args.config.display()))?;
+    let setup = NodeSetup::from_config(&cfg, vec![])?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async move {
+        let node = Node::start(setup).await?;
+        let status = node.shared().status();
+        tracing::info!(
+            chain = %status.chain_id,
+            moniker = %status.moniker,
+            height = status.height,
+            validator = ?status.validator,
+            peer_id = %node.net().local_peer_id(),
+            "node started"
+        );
+        wait_for_signal().await;
+        tracing::info!("stopping");
+        node.stop().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init(args) => init(args),
@@ -202,6 +261,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Keys(KeysCommand::Show { file }) => show_key(&file),
+        Command::Start(args) => start(args),
     }
 }
 

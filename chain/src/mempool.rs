@@ -59,6 +59,13 @@ pub struct MempoolLimits {
     pub max_bytes: usize,
 }
 
+impl Default for MempoolLimits {
+    /// 100 000 transactions or 256 MiB, whichever is reached first.
+    fn default() -> Self {
+        MempoolLimits { max_txs: 100_000, max_bytes: 256 * 1024 * 1024 }
+    }
+}
+
 /// The pool.
 #[derive(Debug)]
 pub struct Mempool {

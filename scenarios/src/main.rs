@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod bench_light_client;
 mod bench_state;
+mod sim;
 
 /// Scripted alliances, simulations and benchmarks for Causeway.
 #[derive(Parser, Debug)]
@@ -23,6 +24,8 @@ enum Command {
     /// Benchmarks that print measured figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Deterministic simulation of validator networks with faults, over many seeds.
+    Sim(sim::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -38,5 +41,6 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Bench(BenchCommand::State(args)) => bench_state::run(args),
         Command::Bench(BenchCommand::LightClient(args)) => bench_light_client::run(args),
+        Command::Sim(args) => sim::run(args),
     }
 }

@@ -254,6 +254,9 @@ pub enum ConsensusError {
 /// Result alias of this module.
 pub type Result<T> = std::result::Result<T, ConsensusError>;
 
+/// How many past rounds of our own votes the rebroadcast timer re-sends.
+const REBROADCAST_ROUNDS: u32 = 8;
+
 /// An input queued for the driver (owned form of [`Feed`]).
 enum Pending {
     NewRound(u32),
@@ -261,6 +264,7 @@ enum Pending {
     Proposal { signed: SignedProposal, block: Arc<Block>, block_id: Hash, valid: bool },
     Vote(SignedVote),
     Timeout { kind: TimeoutKind, round: u32 },
+    PolkaCertificate { round: u32, block_id: Hash, votes: Vec<SignedVote> },
 }
 
 /// Everything about the height in progress.
@@ -281,6 +285,10 @@ struct HeightState {
     awaiting: BTreeMap<Hash, Vec<SignedProposal>>,
     /// First vote seen per (validator, round, kind).
     votes: BTreeMap<(Address, u32, VoteKind), SignedVote>,
+    /// Every verified prevote for a block, conflicting ones included, by (round, block id) and voter.
+    prevotes_for: BTreeMap<(u32, Hash), BTreeMap<Address, SignedVote>>,
+    /// Conflicting votes already handled, by (voter, round, kind, value).
+    conflicts: BTreeSet<(Address, u32, VoteKind, Option<Hash>)>,
     /// Peers reported ahead of us at this height.
     reported_ahead: BTreeSet<Address>,
     decided: Option<Hash>,
@@ -364,6 +372,8 @@ impl Consensus {
             verdicts: BTreeMap::new(),
             awaiting: BTreeMap::new(),
             votes: BTreeMap::new(),
+            prevotes_for: BTreeMap::new(),
+            conflicts: BTreeSet::new(),
             reported_ahead: BTreeSet::new(),
             decided: None,
         };
@@ -506,11 +516,26 @@ impl Consensus {
                 .pub_key
                 .verify_raw(&sv.vote.sign_bytes(&chain_id), &sv.signature)
                 .map_err(|_| ConsensusError::BadSignature(v.validator))?;
+            if !hs.conflicts.insert((v.validator, v.round, v.kind, v.block_id)) {
+                return Ok(());
+            }
+            let first = first.clone();
+            // Relay both votes: every honest node must learn of the conflict, and of the vote it may lack.
+            if !self.replaying {
+                effects.push(Effect::Broadcast(ConsensusMsg::Vote(first.clone())));
+                effects.push(Effect::Broadcast(ConsensusMsg::Vote(sv.clone())));
+            }
             effects.push(Effect::Equivocation {
-                first: ConsensusMsg::Vote(first.clone()),
-                second: ConsensusMsg::Vote(sv),
+                first: ConsensusMsg::Vote(first),
+                second: ConsensusMsg::Vote(sv.clone()),
             });
-            return Ok(());
+            self.wal(WalEntry::Vote(sv.clone()), effects);
+            // The vote keeper counts only a validator's first vote; a prevote for a block still counts towards
+            // that block's polka (Tendermint counts 2f+1 prevotes for the value, whatever else their senders sent).
+            return match self.record_prevote(&sv) {
+                Some(polka) => self.drive(polka, effects),
+                None => Ok(()),
+            };
         }
         validator
             .pub_key
@@ -518,7 +543,28 @@ impl Consensus {
             .map_err(|_| ConsensusError::BadSignature(v.validator))?;
         hs.votes.insert(slot, sv.clone());
         self.wal(WalEntry::Vote(sv.clone()), effects);
+        let _ = self.record_prevote(&sv);
         self.drive(Pending::Vote(sv), effects)
+    }
+
+    /// Remember a verified prevote for a block; returns a polka certificate to feed when the block's prevotes,
+    /// counting conflicting voters, exceed 2/3 of the power.
+    fn record_prevote(&mut self, sv: &SignedVote) -> Option<Pending> {
+        let hs = self.state.as_mut()?;
+        let (VoteKind::Prevote, Some(block_id)) = (sv.vote.kind, sv.vote.block_id) else { return None };
+        let voters = hs.prevotes_for.entry((sv.vote.round, block_id)).or_default();
+        voters.insert(sv.vote.validator, sv.clone());
+        let power: u64 = voters
+            .keys()
+            .filter_map(|a| hs.validators.index_of(a).and_then(|i| hs.validators.get(i)))
+            .map(|v| v.power)
+            .sum();
+        let quorum = u128::from(power) * 3 > u128::from(hs.validators.total_power()) * 2;
+        quorum.then(|| Pending::PolkaCertificate {
+            round: sv.vote.round,
+            block_id,
+            votes: voters.values().cloned().collect(),
+        })
     }
 
     fn on_proposal(&mut self, sp: SignedProposal, effects: &mut Vec<Effect>) -> Result<()> {
@@ -566,12 +612,15 @@ impl Consensus {
         }
         key.verify(&chain_id, SignKind::Proposal, &message, &sp.signature)
             .map_err(|_| ConsensusError::BadSignature(p.proposer))?;
-        let fault = self.check_block(hs, &sp.proposal.block, sp.proposal.proposer);
+        // A value re-proposed with a proof-of-lock round was built by the proposer of an earlier round.
+        let builder = if sp.proposal.pol_round.is_some() { None } else { Some(sp.proposal.proposer) };
+        let fault = self.check_block(hs, &sp.proposal.block, builder);
         let verdict = match fault {
             Some(BlockFault::Malformed(reason)) => return Err(ConsensusError::Malformed(reason)),
             Some(BlockFault::Invalid(_)) => Some(false),
             None => hs.verdicts.get(&block_id).copied(),
         };
+        let replaying = self.replaying;
         let hs = self.state_mut()?;
         hs.proposals.insert(sp.proposal.round, sp.clone());
         match verdict {
@@ -580,7 +629,7 @@ impl Consensus {
                 let waiting = hs.awaiting.entry(block_id).or_default();
                 let first_request = waiting.is_empty();
                 waiting.push(sp.clone());
-                if first_request && !self.replaying {
+                if first_request && !replaying {
                     effects.push(Effect::RequestValidation { height: hs.height, block_id, block: sp.proposal.block });
                 }
                 Ok(())
@@ -614,7 +663,7 @@ impl Consensus {
         if height != hs.height || hs.decided.is_some() {
             return Ok(());
         }
-        if let Some(BlockFault::Invalid(r) | BlockFault::Malformed(r)) = self.check_block(hs, &block, self.address) {
+        if let Some(BlockFault::Invalid(r) | BlockFault::Malformed(r)) = self.check_block(hs, &block, Some(self.address)) {
             return Err(ConsensusError::InvalidBlock(r));
         }
         let block_id = block.header.hash(alg);
@@ -633,13 +682,11 @@ impl Consensus {
                 if let Some(p) = hs.own_proposals.get(&round) {
                     effects.push(Effect::Broadcast(ConsensusMsg::Proposal(p.clone())));
                 }
-                for k in [VoteKind::Prevote, VoteKind::Precommit] {
-                    if let Some(v) = hs.own_votes.get(&(round, k)) {
-                        effects.push(Effect::Broadcast(ConsensusMsg::Vote(v.clone())));
-                    }
-                }
-                // The precommit of the previous round helps peers still there to move on.
-                if let Some(v) = round.checked_sub(1).and_then(|r| hs.own_votes.get(&(r, VoteKind::Precommit))) {
+                // Every vote we cast at this height, newest first, for the last REBROADCAST_ROUNDS rounds: a
+                // proposal that re-proposes a value with a proof-of-lock round is acted on only by nodes that hold
+                // 2/3 prevotes of that round, and peers still in an earlier round move on with its precommits.
+                let oldest = round.saturating_sub(REBROADCAST_ROUNDS);
+                for ((_, _), v) in hs.own_votes.range((oldest, VoteKind::Prevote)..=(round, VoteKind::Precommit)).rev() {
                     effects.push(Effect::Broadcast(ConsensusMsg::Vote(v.clone())));
                 }
                 let duration = self.cfg.timeouts.duration(kind, round);
@@ -672,7 +719,7 @@ impl Consensus {
             return Err(CertificateError::WrongBlock { expected: block_id, got: certificate.block_id }.into());
         }
         verify_commit(self.cfg.chain_id.as_str(), &hs.validators, &certificate)?;
-        if let Some(BlockFault::Invalid(r) | BlockFault::Malformed(r)) = self.check_block(hs, &block, block.header.proposer) {
+        if let Some(BlockFault::Invalid(r) | BlockFault::Malformed(r)) = self.check_block(hs, &block, None) {
             return Err(ConsensusError::InvalidBlock(r));
         }
         self.state_mut()?.decided = Some(block_id);
@@ -680,8 +727,9 @@ impl Consensus {
         Ok(())
     }
 
-    /// Structural checks of a block proposed at the current height by `proposer`.
-    fn check_block(&self, hs: &HeightState, block: &Block, proposer: Address) -> Option<BlockFault> {
+    /// Structural checks of a block of the current height built by `builder` (`None`: by any validator, as for a
+    /// value re-proposed from an earlier round or a synced block).
+    fn check_block(&self, hs: &HeightState, block: &Block, builder: Option<Address>) -> Option<BlockFault> {
         let alg = self.cfg.hash_alg;
         let h = &block.header;
         let invalid = |s: String| Some(BlockFault::Invalid(s));
@@ -691,8 +739,14 @@ impl Consensus {
         if h.height != hs.height {
             return invalid(format!("header height {} at height {}", h.height, hs.height));
         }
-        if h.proposer != proposer {
-            return invalid(format!("header proposer {} is not the signer {}", h.proposer, proposer));
+        match builder {
+            Some(p) if h.proposer != p => {
+                return invalid(format!("header proposer {} is not the signer {p}", h.proposer));
+            }
+            None if hs.validators.index_of(&h.proposer).is_none() => {
+                return invalid(format!("header proposer {} is not a validator", h.proposer));
+            }
+            _ => {}
         }
         if h.validators_hash != hs.validators_hash {
             return invalid("validators hash does not match the height's set".into());
@@ -737,10 +791,18 @@ impl Consensus {
     /// Run the driver on `first` and on everything it feeds back to itself, turning its steps into effects.
     fn drive(&mut self, first: Pending, effects: &mut Vec<Effect>) -> Result<()> {
         let mut queue = VecDeque::from([first]);
+        let timeouts = self.cfg.timeouts;
         while let Some(pending) = queue.pop_front() {
             let hs = self.state_mut()?;
+            let height = hs.height;
             let steps = match pending {
-                Pending::NewRound(round) => hs.driver.feed(Feed::NewRound(round)),
+                Pending::NewRound(round) => {
+                    // Every round, the first included, re-sends our messages periodically until it ends.
+                    let kind = TimeoutKind::Rebroadcast;
+                    let duration = timeouts.duration(kind, round);
+                    effects.push(Effect::ScheduleTimeout { height, round, kind, duration });
+                    hs.driver.feed(Feed::NewRound(round))
+                }
                 Pending::ProposeValue { round, block, block_id } => {
                     hs.driver.feed(Feed::ProposeValue { round, block, block_id })
                 }
@@ -749,6 +811,9 @@ impl Consensus {
                 }
                 Pending::Vote(v) => hs.driver.feed(Feed::Vote(&v)),
                 Pending::Timeout { kind, round } => hs.driver.feed(Feed::Timeout { kind, round }),
+                Pending::PolkaCertificate { round, block_id, votes } => {
+                    hs.driver.feed(Feed::PolkaCertificate { round, block_id, votes: &votes })
+                }
             }
             .map_err(ConsensusError::Driver)?;
             for step in steps {
@@ -761,17 +826,12 @@ impl Consensus {
     fn on_step(&mut self, step: Step, queue: &mut VecDeque<Pending>, effects: &mut Vec<Effect>) -> Result<()> {
         let chain_id = self.cfg.chain_id.as_str().to_string();
         let alg = self.cfg.hash_alg;
-        let timeouts = self.cfg.timeouts;
         let address = self.address;
         let replaying = self.replaying;
         let hs = self.state.as_mut().ok_or(ConsensusError::NotStarted)?;
         let height = hs.height;
         match step {
-            Step::NewRound(round) => {
-                let kind = TimeoutKind::Rebroadcast;
-                effects.push(Effect::ScheduleTimeout { height, round, kind, duration: timeouts.duration(kind, round) });
-                queue.push_back(Pending::NewRound(round));
-            }
+            Step::NewRound(round) => queue.push_back(Pending::NewRound(round)),
             Step::ScheduleTimeout { kind, round, duration } => {
                 effects.push(Effect::ScheduleTimeout { height, round, kind, duration });
             }

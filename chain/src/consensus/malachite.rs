@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use arc_malachitebft_core_driver::{Driver, Input, Output, ThresholdParams};
 use arc_malachitebft_core_types::{
-    self as mtypes, LinearTimeouts, NilOrVal, Round, SignedExtension, SignedMessage, Timeout, Validity, VoteType,
+    self as mtypes, LinearTimeouts, NilOrVal, PolkaCertificate, Round, SignedExtension, SignedMessage, Timeout, Validity, VoteType,
 };
 use causeway_light_client::{Address, Block, Hash, PublicKey, SecretKey, Signature, Suite, ValidatorSet};
 
@@ -31,7 +31,7 @@ pub struct RoundTimeouts {
     pub precommit: Duration,
     /// Added to each of the three per round.
     pub delta: Duration,
-    /// Period of re-sending this validator's messages of the current round.
+    /// Period of re-sending this validator's messages of the current height (fixed, not per round).
     pub rebroadcast: Duration,
     /// Upper bound of any timeout.
     pub max: Duration,
@@ -44,7 +44,7 @@ impl Default for RoundTimeouts {
             prevote: Duration::from_millis(500),
             precommit: Duration::from_millis(500),
             delta: Duration::from_millis(250),
-            rebroadcast: Duration::from_millis(2000),
+            rebroadcast: Duration::from_millis(1000),
             max: Duration::from_secs(30),
         }
     }
@@ -67,10 +67,11 @@ impl RoundTimeouts {
     /// How long the timer of `kind` runs in `round`.
     pub fn duration(&self, kind: TimeoutKind, round: u32) -> Duration {
         let kind = match kind {
+            // A fixed period, shorter than the step timeouts, so that lost messages are re-sent within a step.
+            TimeoutKind::Rebroadcast => return self.rebroadcast.min(self.max),
             TimeoutKind::Propose => mtypes::TimeoutKind::Propose,
             TimeoutKind::Prevote => mtypes::TimeoutKind::Prevote,
             TimeoutKind::Precommit => mtypes::TimeoutKind::Precommit,
-            TimeoutKind::Rebroadcast => mtypes::TimeoutKind::Rebroadcast,
         };
         self.linear().duration_for(Timeout::new(Round::new(round), kind))
     }
@@ -400,6 +401,9 @@ pub(crate) enum Feed<'a> {
     Vote(&'a SignedVote),
     /// A timer of the current height elapsed.
     Timeout { kind: TimeoutKind, round: u32 },
+    /// More than 2/3 of the power prevoted `block_id` in `round`, counting votes of validators that also cast a
+    /// conflicting prevote (which the vote keeper, keeping only the first vote of each validator, cannot count).
+    PolkaCertificate { round: u32, block_id: Hash, votes: &'a [SignedVote] },
 }
 
 /// What the state machine asks for, in Causeway terms.
@@ -463,6 +467,13 @@ impl TendermintDriver {
                 Input::Proposal(SignedMessage::new(proposal, MSignature(signed.signature.clone())), Validity::from_bool(valid))
             }
             Feed::Vote(signed) => Input::Vote(SignedMessage::new(to_mvote(&signed.vote), MSignature(signed.signature.clone()))),
+            Feed::PolkaCertificate { round, block_id, votes } => {
+                let votes = votes
+                    .iter()
+                    .map(|v| SignedMessage::new(to_mvote(&v.vote), MSignature(v.signature.clone())))
+                    .collect();
+                Input::PolkaCertificate(PolkaCertificate::new(MHeight(self.height), Round::new(round), block_id, votes))
+            }
             Feed::Timeout { kind, round } => {
                 let kind = match kind {
                     TimeoutKind::Propose => mtypes::TimeoutKind::Propose,

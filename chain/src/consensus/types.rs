@@ -7,10 +7,11 @@
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use causeway_light_client::codec::{to_borsh, Canonical, CodecError};
-use causeway_light_client::crypto::{sign_bytes, verify_batch, BatchItem, CryptoError};
+use causeway_light_client::crypto::sign_bytes;
 use causeway_light_client::types::MAX_BLOCK_BYTES;
 use causeway_light_client::{
-    Address, Block, CommitCertificate, CommitSig, Hash, HashAlg, SecretKey, SignKind, Signature, ValidatorSet,
+    Address, Block, CommitCertificate, CommitError, CommitSig, Hash, HashAlg, SecretKey, SignKind, Signature,
+    ValidatorSet,
 };
 
 /// The two kinds of votes.
@@ -161,6 +162,14 @@ impl ConsensusMsg {
         }
     }
 
+    /// Round the message is about.
+    pub fn round(&self) -> u32 {
+        match self {
+            ConsensusMsg::Proposal(p) => p.proposal.round,
+            ConsensusMsg::Vote(v) => v.vote.round,
+        }
+    }
+
     /// The validator that signed it.
     pub fn signer(&self) -> Address {
         match self {
@@ -236,64 +245,21 @@ pub enum CertificateError {
         /// Block id in the certificate.
         got: Hash,
     },
-    /// Signatures are not in strictly increasing validator order (or repeat a validator).
-    #[error("signatures not in strictly increasing validator index order")]
-    Unordered,
-    /// A signature names a validator index outside the set.
-    #[error("validator index {0} outside the validator set")]
-    UnknownValidator(u32),
-    /// A signature does not verify.
-    #[error("signature of validator index {index} does not verify")]
-    BadSignature {
-        /// Validator index of the bad signature.
-        index: u32,
-    },
-    /// The signers hold 2/3 or less of the voting power.
-    #[error("signers hold {signed} of {total} voting power; more than two thirds is needed")]
-    InsufficientPower {
-        /// Power of the valid signers.
-        signed: u64,
-        /// Total power of the set.
-        total: u64,
-    },
+    /// The signatures do not prove a decision (see the light client's [`CommitError`]).
+    #[error(transparent)]
+    Commit(#[from] CommitError),
 }
 
 /// Verify that `cert` proves a decision by `validators` on `chain_id`: signatures in strictly increasing index
 /// order, each a valid precommit over [`CommitCertificate::sign_bytes`], together more than 2/3 of the power.
-/// Returns the signed power.
+/// Returns the signed power. This is the light client's check, so a node accepts exactly what light clients do.
 pub fn verify_commit(
     chain_id: &str,
     validators: &ValidatorSet,
     cert: &CommitCertificate,
 ) -> Result<u64, CertificateError> {
-    if cert.signatures.windows(2).any(|w| w[0].validator_index >= w[1].validator_index) {
-        return Err(CertificateError::Unordered);
-    }
-    let signed_bytes = cert.sign_bytes(chain_id);
-    let mut power: u64 = 0;
-    let mut keys = Vec::with_capacity(cert.signatures.len());
-    for s in &cert.signatures {
-        let v = validators
-            .get(s.validator_index as usize)
-            .ok_or(CertificateError::UnknownValidator(s.validator_index))?;
-        power = power.saturating_add(v.power);
-        keys.push(&v.pub_key);
-    }
-    let total = validators.total_power();
-    if u128::from(power) * 3 <= u128::from(total) * 2 {
-        return Err(CertificateError::InsufficientPower { signed: power, total });
-    }
-    let items: Vec<BatchItem<'_>> = cert
-        .signatures
-        .iter()
-        .zip(&keys)
-        .map(|(s, k)| (*k, signed_bytes.as_slice(), &s.signature))
-        .collect();
-    verify_batch(&items).map_err(|e| match e {
-        CryptoError::BadSignatureAt(i) => CertificateError::BadSignature { index: cert.signatures[i].validator_index },
-        _ => CertificateError::BadSignature { index: cert.signatures.first().map_or(0, |s| s.validator_index) },
-    })?;
-    Ok(power)
+    // One implementation for consensus, block sync and light clients: the light client's.
+    Ok(causeway_light_client::verify_commit(chain_id, validators, cert)?)
 }
 
 /// Build the certificate for `block_id` decided at `height`/`round` from precommits (any order, duplicates and
@@ -369,16 +335,16 @@ mod tests {
         // The signatures are exactly over the certificate's sign bytes.
         assert_eq!(votes[0].vote.sign_bytes("alpha"), cert.sign_bytes("alpha"));
         // Another chain, a corrupted signature, a dropped signer: refused.
-        assert!(matches!(verify_commit("beta", &set, &cert), Err(CertificateError::BadSignature { .. })));
+        assert!(matches!(verify_commit("beta", &set, &cert), Err(CertificateError::Commit(CommitError::BadSignature { .. }))));
         let mut bad = cert.clone();
         bad.signatures.pop();
-        assert!(matches!(verify_commit("alpha", &set, &bad), Err(CertificateError::InsufficientPower { .. })));
+        assert!(matches!(verify_commit("alpha", &set, &bad), Err(CertificateError::Commit(CommitError::InsufficientPower { .. }))));
         let mut swapped = cert.clone();
         swapped.signatures.swap(0, 1);
-        assert_eq!(verify_commit("alpha", &set, &swapped), Err(CertificateError::Unordered));
+        assert!(matches!(verify_commit("alpha", &set, &swapped), Err(CertificateError::Commit(CommitError::Unordered { .. }))));
         let mut unknown = cert;
         unknown.signatures[2].validator_index = 9;
-        assert_eq!(verify_commit("alpha", &set, &unknown), Err(CertificateError::UnknownValidator(9)));
+        assert!(matches!(verify_commit("alpha", &set, &unknown), Err(CertificateError::Commit(CommitError::UnknownValidator { index: 9, .. }))));
     }
 
     #[test]

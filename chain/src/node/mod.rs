@@ -24,7 +24,7 @@ use crate::exec::{accounts, governance, Extension};
 use crate::genesis::Genesis;
 use crate::mempool::{Mempool, MempoolError, MempoolLimits};
 use crate::net::{self, NetConfig, NetEvent, NetHandle, PeerId, Topic};
-use crate::tx::{verify_many, SignedTx, TxError, VerifiedTx};
+use crate::tx::{verify_many, SignedTx, TxError};
 
 pub mod metrics;
 pub mod wire;
@@ -236,7 +236,8 @@ impl Shared {
         rx.await.map_err(|_| SubmitError::ShuttingDown)?
     }
 
-    fn account_nonce(&self, address: &Address) -> u64 {
+    /// The next nonce of `address` in the latest committed state (0 for an unknown account).
+    pub fn account_nonce(&self, address: &Address) -> u64 {
         let app = read(&self.app);
         accounts::account(&app.store().latest_view(), address).map(|a| a.nonce).unwrap_or(0)
     }
@@ -567,10 +568,9 @@ impl Driver {
                 Effect::Wal(entry) => self.wal.append(&entry).map_err(|e| NodeError::Wal(e.to_string()))?,
                 Effect::FlushWal => self.wal.flush().map_err(|e| NodeError::Wal(e.to_string()))?,
                 Effect::Broadcast(msg) => {
-                    if let Some(r) = msg.round() {
-                        self.shared.round.store(r, Ordering::Relaxed);
-                        self.shared.metrics.round.set(i64::from(r));
-                    }
+                    let r = msg.round();
+                    self.shared.round.store(r, Ordering::Relaxed);
+                    self.shared.metrics.round.set(i64::from(r));
                     let net = self.net.clone();
                     let bytes = msg.encode();
                     tokio::spawn(async move {

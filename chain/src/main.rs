@@ -12,6 +12,8 @@ use causeway_chain::net::NodeKey;
 use causeway_light_client::{ChainId, HashAlg, SecretKey, Suite, Time};
 use clap::{Parser, Subcommand};
 
+mod cli_gateway;
+
 /// Run and manage a Causeway ledger node.
 #[derive(Parser, Debug)]
 #[command(name = "causeway-chain", version, about)]
@@ -27,6 +29,15 @@ enum Command {
     /// Generate and inspect key files.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Build, sign and submit a transaction through a node's gateway.
+    #[command(subcommand)]
+    Tx(cli_gateway::TxCommand),
+    /// Read a chain through a node's gateway.
+    #[command(subcommand)]
+    Query(cli_gateway::QueryCommand),
+    /// Gateway access tokens: make a secret, mint tokens.
+    #[command(subcommand)]
+    Token(cli_gateway::TokenCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -202,6 +213,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Keys(KeysCommand::Show { file }) => show_key(&file),
+        Command::Tx(c) => cli_gateway::tx(c),
+        Command::Query(c) => cli_gateway::query(c),
+        Command::Token(c) => cli_gateway::token(c),
     }
 }
 

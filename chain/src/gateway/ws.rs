@@ -1,0 +1,176 @@
+//! The WebSocket `/v1/ws`: committed blocks and their events as JSON frames ([`WsFrame`]).
+//!
+//! Topics are chosen with `?topics=blocks,events&kinds=transfer` at connection, or replaced at any time by a
+//! client frame `{"subscribe": ["events"], "kinds": ["record"]}`. The subscription to the node's blocks is taken
+//! before the upgrade is answered, so every block committed after the handshake is delivered. A subscriber too
+//! slow to keep up receives `{"type": "lagged", "missed": n}` and continues with the newest blocks.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+use tokio::sync::broadcast;
+
+use super::error::ApiError;
+use super::routes::block_events;
+use super::types::{ErrorBody, WsFrame, WsSubscribe};
+use super::Ctx;
+use crate::app::Committed;
+
+const TOPICS: [&str; 2] = ["blocks", "events"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WsQuery {
+    topics: Option<String>,
+    kinds: Option<String>,
+    /// An access token (checked by the router's guard; browsers cannot set headers on a WebSocket).
+    #[allow(dead_code)]
+    token: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Subscription {
+    blocks: bool,
+    events: bool,
+    kinds: Vec<String>,
+}
+
+impl Subscription {
+    fn parse(topics: &[String], kinds: Vec<String>) -> Result<Self, String> {
+        if let Some(bad) = topics.iter().find(|t| !TOPICS.contains(&t.as_str())) {
+            return Err(format!("unknown topic {bad:?} (expected blocks or events)"));
+        }
+        Ok(Subscription {
+            blocks: topics.iter().any(|t| t == "blocks"),
+            events: topics.iter().any(|t| t == "events"),
+            kinds,
+        })
+    }
+
+    fn frame(&self) -> WsFrame {
+        let mut topics = Vec::new();
+        if self.blocks {
+            topics.push("blocks".to_string());
+        }
+        if self.events {
+            topics.push("events".to_string());
+        }
+        WsFrame::Subscribed {
+            topics,
+            kinds: self.kinds.clone(),
+        }
+    }
+
+    fn frames_for(&self, c: &Committed) -> Vec<WsFrame> {
+        let mut out = Vec::new();
+        if self.blocks {
+            out.push(WsFrame::Block {
+                height: c.block.header.height,
+                block_id: c.block_id,
+                header: c.block.header.clone(),
+                tx_hashes: c.tx_hashes.clone(),
+                failed: c.results.txs.iter().filter(|r| !r.is_ok()).count(),
+            });
+        }
+        if self.events {
+            out.extend(
+                block_events(c.block.header.height, &c.results)
+                    .into_iter()
+                    .filter(|e| self.kinds.is_empty() || self.kinds.contains(&e.event.kind))
+                    .map(WsFrame::Event),
+            );
+        }
+        out
+    }
+}
+
+fn split(list: Option<&str>) -> Vec<String> {
+    list.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+pub(super) async fn upgrade(
+    State(ctx): State<Ctx>,
+    query: Result<Query<WsQuery>, QueryRejection>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
+    let ws = ws.map_err(|e| ApiError::bad_request("not_websocket", e.body_text()))?;
+    let topics = match query.topics.as_deref() {
+        None => TOPICS.iter().map(|s| s.to_string()).collect(),
+        some => split(some),
+    };
+    let sub = Subscription::parse(&topics, split(query.kinds.as_deref()))
+        .map_err(|e| ApiError::bad_request("bad_topic", e))?;
+    let blocks = ctx.api.subscribe();
+    Ok(ws.on_upgrade(move |socket| async move {
+        ctx.metrics.ws_open.fetch_add(1, Ordering::Relaxed);
+        run(socket, blocks, sub).await;
+        ctx.metrics.ws_open.fetch_sub(1, Ordering::Relaxed);
+    }))
+}
+
+async fn send(socket: &mut WebSocket, frame: &WsFrame) -> bool {
+    match serde_json::to_string(frame) {
+        Ok(text) => socket.send(Message::Text(text.into())).await.is_ok(),
+        Err(_) => true,
+    }
+}
+
+async fn run(mut socket: WebSocket, mut blocks: broadcast::Receiver<Arc<Committed>>, mut sub: Subscription) {
+    if !send(&mut socket, &sub.frame()).await {
+        return;
+    }
+    loop {
+        tokio::select! {
+            block = blocks.recv() => match block {
+                Ok(c) => {
+                    for frame in sub.frames_for(&c) {
+                        if !send(&mut socket, &frame).await {
+                            return;
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    if !send(&mut socket, &WsFrame::Lagged { missed }).await {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
+            },
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Text(text))) => {
+                    let reply = match serde_json::from_str::<WsSubscribe>(text.as_str())
+                        .map_err(|e| e.to_string())
+                        .and_then(|s| Subscription::parse(&s.subscribe, s.kinds))
+                    {
+                        Ok(new) => {
+                            sub = new;
+                            sub.frame()
+                        }
+                        Err(message) => WsFrame::Error(ErrorBody { code: "bad_subscription".into(), message }),
+                    };
+                    if !send(&mut socket, &reply).await {
+                        return;
+                    }
+                }
+                // Pings are answered by the WebSocket layer; binary frames carry nothing for us.
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

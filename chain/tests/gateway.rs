@@ -111,6 +111,9 @@ async fn raw(method: &str, url: String, body: Option<(&str, Vec<u8>)>) -> (u16, 
     )
 }
 
+/// A request (method, URL, content type and body) and the status and code it must get.
+type Case<'a> = (&'a str, String, Option<(&'a str, Vec<u8>)>, u16, &'a str);
+
 fn code(v: &serde_json::Value) -> &str {
     v.get("code").and_then(|c| c.as_str()).unwrap_or("<no code>")
 }
@@ -438,7 +441,7 @@ async fn bad_inputs_get_clear_codes_and_never_break_the_server() {
     .sign(&net.user);
     let mut bad_sig = good.clone();
     bad_sig.tx.nonce = 5;
-    let cases: Vec<(&str, String, Option<(&str, Vec<u8>)>, u16, &str)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         ("POST", format!("{url}/v1/txs"), json("not json"), 400, "bad_body"),
         ("POST", format!("{url}/v1/txs"), json("{}"), 400, "bad_body"),
         (

@@ -273,7 +273,7 @@ pub enum WsFrame {
         /// Its id.
         block_id: Hash,
         /// Its header.
-        header: Header,
+        header: Box<Header>,
         /// Its transactions' hashes.
         tx_hashes: Vec<Hash>,
         /// How many of them failed execution.

@@ -73,7 +73,7 @@ impl Subscription {
             out.push(WsFrame::Block {
                 height: c.block.header.height,
                 block_id: c.block_id,
-                header: c.block.header.clone(),
+                header: Box::new(c.block.header.clone()),
                 tx_hashes: c.tx_hashes.clone(),
                 failed: c.results.txs.iter().filter(|r| !r.is_ok()).count(),
             });

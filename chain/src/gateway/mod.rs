@@ -128,6 +128,16 @@ impl Default for GatewayConfig {
     }
 }
 
+impl From<&crate::config::GatewayConfig> for GatewayConfig {
+    /// The settings a node's configuration file gives (its listen address); defaults for the rest.
+    fn from(c: &crate::config::GatewayConfig) -> Self {
+        GatewayConfig {
+            listen: c.listen.clone(),
+            ..GatewayConfig::default()
+        }
+    }
+}
+
 /// The gateway's own metrics.
 #[derive(Default)]
 struct GatewayMetrics {

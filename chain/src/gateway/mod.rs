@@ -36,6 +36,7 @@ pub mod client;
 mod error;
 mod routes;
 pub mod testnode;
+pub mod tls;
 pub mod types;
 mod ws;
 
@@ -112,6 +113,8 @@ pub struct GatewayConfig {
     pub max_event_range: u64,
     /// Access tokens; `None`: everything is open.
     pub auth: Option<AuthSettings>,
+    /// TLS, optionally mutual; `None`: plain HTTP.
+    pub tls: Option<tls::TlsSettings>,
 }
 
 impl Default for GatewayConfig {
@@ -124,6 +127,7 @@ impl Default for GatewayConfig {
             max_block_age: Duration::from_secs(30),
             max_event_range: 100,
             auth: None,
+            tls: None,
         }
     }
 }
@@ -351,11 +355,15 @@ pub enum GatewayError {
     /// Serving failed.
     #[error("gateway: {0}")]
     Serve(#[from] std::io::Error),
+    /// The TLS material is unusable.
+    #[error("gateway TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// A running gateway.
 pub struct Server {
     addr: SocketAddr,
+    https: bool,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), std::io::Error>>,
 }
@@ -366,9 +374,9 @@ impl Server {
         self.addr
     }
 
-    /// Its base URL, `http://addr`.
+    /// Its base URL, `http://addr` (or `https://addr` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.addr)
     }
 
     /// Stop accepting, finish the requests in flight, and return.
@@ -383,9 +391,11 @@ impl Server {
     }
 }
 
-/// Bind `config.listen` and serve the gateway over `api` on the current tokio runtime.
+/// Bind `config.listen` and serve the gateway over `api` on the current tokio runtime (over TLS when
+/// `config.tls` is set).
 pub async fn serve(api: Arc<dyn NodeApi>, config: GatewayConfig) -> Result<Server, GatewayError> {
     let listen = config.listen.clone();
+    let acceptor = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|source| GatewayError::Bind {
@@ -397,16 +407,21 @@ pub async fn serve(api: Arc<dyn NodeApi>, config: GatewayConfig) -> Result<Serve
         .map_err(|source| GatewayError::Bind { addr: listen, source })?;
     let app = router(api, config);
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-    });
-    tracing::info!(target: "gateway", %addr, "gateway listening");
+    let https = acceptor.is_some();
+    let task = match acceptor {
+        Some(acceptor) => tokio::spawn(tls::serve(listener, acceptor, app, rx)),
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await
+        }),
+    };
+    tracing::info!(target: "gateway", %addr, tls = https, "gateway listening");
     Ok(Server {
         addr,
+        https,
         shutdown: Some(tx),
         task,
     })

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use causeway_chain::gateway::auth::unix_now;
 use causeway_chain::gateway::client::{BlockRef, EventQuery, GatewayClient};
+use causeway_chain::gateway::tls::ClientTls;
 use causeway_chain::gateway::{Claims, Scope, TokenSecret};
 use causeway_chain::keys;
 use causeway_chain::message::{Amount, Bytes, Denom, Message};
@@ -22,6 +23,15 @@ pub struct GatewayArgs {
     /// An access token, when the gateway requires one.
     #[arg(long)]
     pub token: Option<String>,
+    /// CA certificate (PEM) of a TLS gateway (`https://…`).
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// Client certificate chain (PEM), for gateways that require mutual TLS.
+    #[arg(long, requires_all = ["ca", "cert_key"])]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) of --cert.
+    #[arg(long, requires = "cert")]
+    pub cert_key: Option<PathBuf>,
 }
 
 /// What every transaction subcommand needs.
@@ -209,7 +219,19 @@ fn parse_hash(s: &str) -> Result<Hash, String> {
 }
 
 fn client(g: &GatewayArgs) -> Result<GatewayClient> {
-    let c = GatewayClient::new(&g.gateway)?;
+    let c = match &g.ca {
+        Some(ca) => {
+            let identity = g.cert.clone().zip(g.cert_key.clone());
+            GatewayClient::with_tls(
+                &g.gateway,
+                &ClientTls {
+                    ca: ca.clone(),
+                    identity,
+                },
+            )?
+        }
+        None => GatewayClient::new(&g.gateway)?,
+    };
     Ok(match &g.token {
         Some(t) => c.with_token(t.clone()),
         None => c,

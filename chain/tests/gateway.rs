@@ -97,7 +97,8 @@ async fn produce(net: &Net) -> u64 {
 
 /// A raw request, for inputs the typed client never sends.
 async fn raw(method: &str, url: String, body: Option<(&str, Vec<u8>)>) -> (u16, serde_json::Value) {
-    let http = reqwest::Client::new();
+    let client = GatewayClient::new(&url).unwrap();
+    let http = client.http();
     let mut r = http.request(method.parse().unwrap(), url);
     if let Some((content_type, bytes)) = body {
         r = r.header("content-type", content_type).body(bytes);

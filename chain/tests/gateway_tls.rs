@@ -4,9 +4,12 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
+use causeway_chain::gateway::client::GatewayClient;
 use causeway_chain::gateway::testnode::TestNode;
-use causeway_chain::gateway::tls::TlsSettings;
+use causeway_chain::gateway::tls::{ClientTls, TlsSettings};
+use causeway_chain::gateway::types::WsFrame;
 use causeway_chain::gateway::{self, GatewayConfig};
 use causeway_chain::testkit::genesis;
 use causeway_light_client::{HashAlg, Suite};
@@ -83,7 +86,7 @@ async fn get_status(
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_clients_with_a_certificate_of_the_configured_ca_are_served() {
     let dir = tempfile::tempdir().unwrap();
     let authority = ca("alliance ca");
@@ -119,8 +122,73 @@ async fn only_clients_with_a_certificate_of_the_configured_ca_are_served() {
             assert!(!answer.contains("200"), "{who}: served {answer}");
         }
     }
+    // The typed client: REST and the WebSocket over mutual TLS with the member's certificate.
+    let member_files = (
+        write(dir.path(), "member.pem", &member.0),
+        write(dir.path(), "member.key", &member.1),
+    );
+    let ca_file = write(dir.path(), "ca-client.pem", &authority.cert.pem());
+    let url = format!("https://localhost:{}", addr.port());
+    let client = GatewayClient::with_tls(
+        &url,
+        &ClientTls {
+            ca: ca_file.clone(),
+            identity: Some(member_files.clone()),
+        },
+    )
+    .unwrap();
+    assert_eq!(client.status().await.unwrap().chain_id.as_str(), "tls");
+    let mut sub = client.subscribe(&["blocks"], &[]).await.unwrap();
+    let n = node.clone();
+    let h = tokio::task::spawn_blocking(move || n.produce().unwrap().block.header.height)
+        .await
+        .unwrap();
+    let frame = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(frame, WsFrame::Block { height, .. } if height == h),
+        "{frame:?}"
+    );
+    let anonymous = GatewayClient::with_tls(
+        &url,
+        &ClientTls {
+            ca: ca_file.clone(),
+            identity: None,
+        },
+    )
+    .unwrap();
+    assert!(anonymous.status().await.is_err());
+    assert!(anonymous.subscribe(&["blocks"], &[]).await.is_err());
+    assert!(
+        GatewayClient::new(&url).is_err(),
+        "https without TLS settings is refused up front"
+    );
+
+    // The CLI with the same material.
+    let cli = |extra: &[&str]| {
+        let mut args = vec!["query", "status", "--gateway", url.as_str(), "--ca", ca_file.to_str().unwrap()];
+        args.extend(extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_causeway-chain")).args(args).output().unwrap()
+    };
+    let member_cert = member_files.0.to_str().unwrap();
+    let member_key = member_files.1.to_str().unwrap();
+    let out = tokio::task::block_in_place(|| cli(&["--cert", member_cert, "--cert-key", member_key]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"chain_id\": \"tls\""));
+    let out = tokio::task::block_in_place(|| cli(&[]));
+    assert!(!out.status.success(), "no client certificate: refused");
+
     // Plain HTTP on the TLS port gets nothing either.
-    let plain = reqwest::get(format!("http://{addr}/v1/status")).await;
+    let plain_url = format!("http://{addr}/v1/status");
+    let plain = GatewayClient::new(&plain_url)
+        .unwrap()
+        .http()
+        .get(&plain_url)
+        .send()
+        .await;
     assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
     server.stop().await.unwrap();
 

@@ -1,6 +1,7 @@
 //! The typed client of the gateway: one method per route, the same JSON types as the server
 //! ([`super::types`]), errors carrying the server's stable code. Used by the CLI, the benchmarks and the relayer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use causeway_light_client::{Address, Canonical, Hash, Namespace};
@@ -40,6 +41,9 @@ pub enum ClientError {
     /// The WebSocket failed.
     #[error("gateway WebSocket: {0}")]
     Ws(String),
+    /// The TLS settings are unusable.
+    #[error(transparent)]
+    Tls(#[from] super::tls::TlsError),
 }
 
 impl ClientError {
@@ -95,6 +99,30 @@ pub struct GatewayClient {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// Anything a WebSocket can run over (plain TCP or TLS).
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// Host and port of an `http(s)://host:port[/…]` URL (IPv6 hosts in brackets).
+fn host_port(base: &str) -> Option<(String, u16)> {
+    let (scheme, rest) = base.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    let default = if scheme == "https" { 443 } else { 80 };
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None => default,
+        };
+        return Some((host.to_string(), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
+        None => Some((authority.to_string(), default)),
+    }
 }
 
 /// The path segment of a namespace (`/` is a path separator, so it is percent-encoded).
@@ -105,17 +133,48 @@ pub fn namespace_segment(ns: &Namespace) -> String {
 impl GatewayClient {
     /// A client of the gateway at `base_url` (`http://host:port`), with a 60 s request timeout.
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
+        Self::build(base_url, None)
+    }
+
+    /// A client of a TLS gateway (`https://host:port`), presenting a client certificate when `tls` has one.
+    pub fn with_tls(base_url: &str, tls: &super::tls::ClientTls) -> Result<Self, ClientError> {
+        Self::build(base_url, Some(Arc::new(super::tls::client_config(tls)?)))
+    }
+
+    fn build(base_url: &str, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Self, ClientError> {
         let base = base_url.trim_end_matches('/').to_string();
-        if !base.starts_with("http://") && !base.starts_with("https://") {
+        let https = base.starts_with("https://");
+        if !(base.starts_with("http://") || https) || host_port(&base).is_none() {
             return Err(ClientError::Url(base_url.to_string()));
         }
+        if https && tls.is_none() {
+            return Err(ClientError::Url(format!(
+                "{base_url} (https needs TLS settings: a CA at least)"
+            )));
+        }
+        // reqwest is built without a default TLS provider (`rustls-no-provider`, so aws-lc is not compiled): make
+        // ring the process default, so other reqwest clients of this process work too, and always hand reqwest a
+        // preconfigured rustls (ring) configuration.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = match &tls {
+            Some(c) => (**c).clone(),
+            None => rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ClientError::Tls(super::tls::TlsError::Config(e.to_string())))?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+        };
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
+            .tls_backend_preconfigured(config)
             .build()?;
         Ok(GatewayClient {
             http,
             base,
             token: None,
+            tls,
         })
     }
 
@@ -123,6 +182,11 @@ impl GatewayClient {
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
+    }
+
+    /// The underlying HTTP client (its TLS settings included), for requests this client has no method for.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The base URL.
@@ -357,6 +421,7 @@ impl GatewayClient {
     /// Open `/v1/ws` subscribed to `topics` (`blocks`, `events`) and event `kinds` (empty: all). Returns once
     /// the server confirmed the subscription: every block committed after that is delivered.
     pub async fn subscribe(&self, topics: &[&str], kinds: &[&str]) -> Result<Subscription, ClientError> {
+        let (host, port) = host_port(&self.base).ok_or_else(|| ClientError::Url(self.base.clone()))?;
         let ws_base = if let Some(rest) = self.base.strip_prefix("http://") {
             format!("ws://{rest}")
         } else if let Some(rest) = self.base.strip_prefix("https://") {
@@ -371,9 +436,21 @@ impl GatewayClient {
         if let Some(t) = &self.token {
             url.push_str(&format!("&token={t}"));
         }
-        let (stream, _) = tokio_tungstenite::connect_async(url.as_str())
+        let ws = |e: &dyn std::fmt::Display| ClientError::Ws(e.to_string());
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
             .await
-            .map_err(|e| ClientError::Ws(e.to_string()))?;
+            .map_err(|e| ws(&e))?;
+        let io: Box<dyn Io> = match &self.tls {
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| ws(&e))?;
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                Box::new(connector.connect(name, tcp).await.map_err(|e| ws(&e))?)
+            }
+            None => Box::new(tcp),
+        };
+        let (stream, _) = tokio_tungstenite::client_async(url.as_str(), io)
+            .await
+            .map_err(|e| ws(&e))?;
         let mut sub = Subscription { stream };
         match sub.next().await {
             Some(Ok(WsFrame::Subscribed { .. })) => Ok(sub),
@@ -390,7 +467,7 @@ impl GatewayClient {
 
 /// An open WebSocket subscription.
 pub struct Subscription {
-    stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    stream: tokio_tungstenite::WebSocketStream<Box<dyn Io>>,
 }
 
 impl Subscription {
@@ -426,5 +503,25 @@ impl Subscription {
     /// Close the connection.
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_port;
+
+    #[test]
+    fn base_urls_split_into_host_and_port() {
+        assert_eq!(
+            host_port("http://127.0.0.1:8600"),
+            Some(("127.0.0.1".into(), 8600))
+        );
+        assert_eq!(
+            host_port("https://gw.example/v1"),
+            Some(("gw.example".into(), 443))
+        );
+        assert_eq!(host_port("http://[::1]:9"), Some(("::1".into(), 9)));
+        assert_eq!(host_port("http://h:notaport"), None);
+        assert_eq!(host_port("nonsense"), None);
     }
 }

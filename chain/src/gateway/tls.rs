@@ -41,7 +41,8 @@ pub enum TlsError {
     Config(String),
 }
 
-fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+/// Read every certificate of a PEM file (at least one).
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = |reason: String| TlsError::Pem {
         path: path.display().to_string(),
         reason,
@@ -56,21 +57,60 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
+/// Read a private key from a PEM file.
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::Pem {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// How a client reaches a TLS gateway: the CA that issued the gateway's certificate and, for mutual TLS, the
+/// client's own certificate chain and key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientTls {
+    /// CA certificates (PEM) trusted for the gateway's certificate.
+    pub ca: PathBuf,
+    /// The client's certificate chain and private key (PEM), for gateways that require client certificates.
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
+/// The rustls client configuration for `tls`.
+pub fn client_config(tls: &ClientTls) -> Result<rustls::ClientConfig, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for c in load_certs(&tls.ca)? {
+        roots.add(c).map_err(|e| TlsError::Pem {
+            path: tls.ca.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots);
+    let mut config = match &tls.identity {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(load_certs(cert)?, load_key(key)?)
+            .map_err(|e| TlsError::Config(e.to_string()))?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// Build the acceptor for `settings`.
 pub fn acceptor(settings: &TlsSettings) -> Result<TlsAcceptor, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let chain = certs(&settings.cert_chain)?;
-    let key = PrivateKeyDer::from_pem_file(&settings.private_key).map_err(|e| TlsError::Pem {
-        path: settings.private_key.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let chain = load_certs(&settings.cert_chain)?;
+    let key = load_key(&settings.private_key)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let builder = match &settings.client_ca {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
-            for c in certs(ca)? {
+            for c in load_certs(ca)? {
                 roots.add(c).map_err(|e| TlsError::Pem {
                     path: ca.display().to_string(),
                     reason: e.to_string(),

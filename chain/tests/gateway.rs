@@ -868,3 +868,38 @@ fn every_route_is_described_in_the_openapi_document() {
     );
     assert!(doc.contains("%2F"));
 }
+
+#[tokio::test]
+async fn a_batch_of_ten_thousand_transactions_is_admitted_in_one_request() {
+    let net = start().await;
+    let keys: Vec<SecretKey> = (0..100u32)
+        .map(|i| SecretKey::from_bytes(Suite::Ed25519, &[&i.to_le_bytes()[..], &[3; 28]].concat()).unwrap())
+        .collect();
+    let mut encoded = Vec::with_capacity(10_000);
+    for k in &keys {
+        let to = k.public_key().address();
+        for nonce in 0..100u64 {
+            let m = Message::Issue {
+                denom: cash(),
+                amount: Amount(1),
+                to,
+            };
+            encoded.push(tx(&net, k, nonce, vec![m]).encode());
+        }
+    }
+    let started = std::time::Instant::now();
+    let view = net.client.submit_batch_encoded(&encoded).await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        (view.accepted, view.rejected),
+        (10_000, 0),
+        "{:?}",
+        view.results.iter().find(|r| r.error.is_some())
+    );
+    eprintln!("10k-transaction binary batch admitted in {elapsed:?}");
+    assert_eq!(net.client.status().await.unwrap().mempool_txs, 10_000);
+    let h = produce(&net).await;
+    let block = net.client.block(h).await.unwrap();
+    assert_eq!(block.tx_hashes.len(), 10_000);
+    assert_eq!(net.client.status().await.unwrap().mempool_txs, 0);
+}

@@ -169,9 +169,19 @@ async fn only_clients_with_a_certificate_of_the_configured_ca_are_served() {
 
     // The CLI with the same material.
     let cli = |extra: &[&str]| {
-        let mut args = vec!["query", "status", "--gateway", url.as_str(), "--ca", ca_file.to_str().unwrap()];
+        let mut args = vec![
+            "query",
+            "status",
+            "--gateway",
+            url.as_str(),
+            "--ca",
+            ca_file.to_str().unwrap(),
+        ];
         args.extend(extra);
-        std::process::Command::new(env!("CARGO_BIN_EXE_causeway-chain")).args(args).output().unwrap()
+        std::process::Command::new(env!("CARGO_BIN_EXE_causeway-chain"))
+            .args(args)
+            .output()
+            .unwrap()
     };
     let member_cert = member_files.0.to_str().unwrap();
     let member_key = member_files.1.to_str().unwrap();

@@ -741,3 +741,116 @@ pub(super) async fn metrics(State(ctx): State<Ctx>) -> Result<Response, ApiError
     };
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test panics by design
+mod tests {
+    use base64::Engine;
+    use causeway_light_client::{Address, Canonical, ChainId, SecretKey, Suite};
+
+    use super::{decode_input, decode_item};
+    use crate::gateway::types::TxInput;
+    use crate::message::{Amount, Denom, Message};
+    use crate::tx::{SignedTx, Transaction};
+
+    fn signed() -> SignedTx {
+        let key = SecretKey::from_bytes(Suite::Ed25519, &[1; 32]).unwrap();
+        let to = Address([2; 20]);
+        Transaction {
+            chain_id: ChainId::new("c").unwrap(),
+            signer: key.public_key(),
+            nonce: 3,
+            messages: vec![Message::Transfer {
+                to,
+                denom: Denom::new("x").unwrap(),
+                amount: Amount(1),
+            }],
+        }
+        .sign(&key)
+    }
+
+    #[test]
+    fn every_input_form_decodes_to_the_same_transaction() {
+        let tx = signed();
+        let bytes = tx.encode();
+        let forms = [
+            TxInput {
+                hex: Some(hex::encode(&bytes)),
+                ..TxInput::default()
+            },
+            TxInput {
+                hex: Some(format!("0x{}", hex::encode(&bytes))),
+                ..TxInput::default()
+            },
+            TxInput {
+                base64: Some(base64::engine::general_purpose::STANDARD.encode(&bytes)),
+                ..TxInput::default()
+            },
+            TxInput {
+                base64: Some(base64::engine::general_purpose::STANDARD_NO_PAD.encode(&bytes)),
+                ..TxInput::default()
+            },
+            TxInput {
+                json: Some(serde_json::to_value(&tx).unwrap()),
+                ..TxInput::default()
+            },
+        ];
+        for f in forms {
+            assert_eq!(decode_input(f.clone()).unwrap(), tx, "{f:?}");
+        }
+        assert_eq!(
+            decode_item(serde_json::Value::String(hex::encode(&bytes))).unwrap(),
+            tx
+        );
+    }
+
+    #[test]
+    fn bad_inputs_are_refused_with_their_code() {
+        let tx = signed();
+        let hex_form = hex::encode(tx.encode());
+        let cases = [
+            (TxInput::default(), "bad_body"),
+            (
+                TxInput {
+                    hex: Some(hex_form.clone()),
+                    base64: Some("AA==".into()),
+                    json: None,
+                },
+                "bad_body",
+            ),
+            (
+                TxInput {
+                    hex: Some("0g".into()),
+                    ..TxInput::default()
+                },
+                "bad_encoding",
+            ),
+            (
+                TxInput {
+                    hex: Some(hex_form[..hex_form.len() - 2].into()),
+                    ..TxInput::default()
+                },
+                "malformed_tx",
+            ),
+            (
+                TxInput {
+                    json: Some(serde_json::json!({"tx": {}})),
+                    ..TxInput::default()
+                },
+                "malformed_tx",
+            ),
+        ];
+        for (input, code) in cases {
+            assert_eq!(decode_input(input.clone()).unwrap_err().code, code, "{input:?}");
+        }
+        // A JSON transaction that breaks a canonical rule (no messages) is refused like its bytes would be.
+        let mut empty = tx;
+        empty.tx.messages.clear();
+        let input = TxInput {
+            json: Some(serde_json::to_value(&empty).unwrap()),
+            ..TxInput::default()
+        };
+        assert_eq!(decode_input(input).unwrap_err().code, "malformed_tx");
+        assert_eq!(decode_item(serde_json::json!(42)).unwrap_err().code, "bad_body");
+    }
+}

@@ -174,3 +174,92 @@ async fn run(mut socket: WebSocket, mut blocks: broadcast::Receiver<Arc<Committe
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test panics by design
+mod tests {
+    use std::sync::Arc;
+
+    use causeway_light_client::{Address, Block, ChainId, CommitCertificate, Hash, Header, Time};
+
+    use super::Subscription;
+    use crate::app::{BlockResults, Committed};
+    use crate::exec::{Event, TxResult};
+    use crate::gateway::types::WsFrame;
+
+    fn committed() -> Committed {
+        let header = Header {
+            app_version: 1,
+            chain_id: ChainId::new("c").unwrap(),
+            height: 7,
+            time: Time(1),
+            parent_hash: Hash::ZERO,
+            tx_root: Hash::ZERO,
+            last_commit_hash: Hash::ZERO,
+            state_root: Hash::ZERO,
+            validators_hash: Hash::ZERO,
+            next_validators_hash: Hash::ZERO,
+            proposer: Address([0; 20]),
+        };
+        let tx = |n: u8, kinds: &[&str], ok: bool| TxResult {
+            hash: Hash([n; 32]),
+            sender: Address([n; 20]),
+            failure: (!ok).then_some(crate::exec::TxFailure::Overflow),
+            events: kinds.iter().map(|k| Event::new(k, &[])).collect(),
+        };
+        let results = BlockResults {
+            txs: vec![tx(1, &["transfer", "record"], true), tx(2, &[], false)],
+            end_events: vec![Event::new("gov.decided", &[])],
+        };
+        Committed {
+            block: Arc::new(Block {
+                header,
+                txs: vec![],
+                last_commit: None,
+            }),
+            block_id: Hash([9; 32]),
+            certificate: CommitCertificate {
+                height: 7,
+                round: 0,
+                block_id: Hash([9; 32]),
+                signatures: vec![],
+            },
+            results: Arc::new(results),
+            tx_hashes: vec![Hash([1; 32]), Hash([2; 32])],
+        }
+    }
+
+    #[test]
+    fn frames_follow_the_subscription() {
+        let c = committed();
+        let all = Subscription::parse(&["blocks".into(), "events".into()], vec![]).unwrap();
+        let frames = all.frames_for(&c);
+        assert_eq!(frames.len(), 4);
+        assert!(matches!(
+            &frames[0],
+            WsFrame::Block {
+                height: 7,
+                failed: 1,
+                ..
+            }
+        ));
+        let kinds: Vec<&str> = frames[1..]
+            .iter()
+            .map(|f| match f {
+                WsFrame::Event(e) => e.event.kind.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(kinds, ["transfer", "record", "gov.decided"]);
+        let transfers = Subscription::parse(&["events".into()], vec!["transfer".into()]).unwrap();
+        let frames = transfers.frames_for(&c);
+        assert_eq!(frames.len(), 1);
+        assert!(matches!(&frames[0], WsFrame::Event(e) if e.tx_hash == Some(Hash([1; 32]))));
+        assert!(Subscription::parse(&["blocks".into(), "mempool".into()], vec![]).is_err());
+        // Frames survive a JSON round trip (what the typed client reads).
+        for f in all.frames_for(&c) {
+            let json = serde_json::to_string(&f).unwrap();
+            assert_eq!(serde_json::from_str::<WsFrame>(&json).unwrap(), f);
+        }
+    }
+}

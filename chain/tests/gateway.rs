@@ -903,3 +903,35 @@ async fn a_batch_of_ten_thousand_transactions_is_admitted_in_one_request() {
     assert_eq!(block.tx_hashes.len(), 10_000);
     assert_eq!(net.client.status().await.unwrap().mempool_txs, 0);
 }
+
+#[tokio::test]
+async fn subscriptions_are_bounded() {
+    let net = start_with(GatewayConfig {
+        max_subscriptions: 1,
+        ..GatewayConfig::default()
+    })
+    .await;
+    let first = net.client.subscribe(&["blocks"], &[]).await.unwrap();
+    let refused = net.client.subscribe(&["blocks"], &[]).await;
+    assert!(refused.is_err());
+    let text = net.client.metrics().await.unwrap();
+    assert!(text.contains("causeway_gateway_ws_connections 1\n"), "{text}");
+    first.close().await;
+    // Once the first is gone, a new one is admitted.
+    let mut admitted = None;
+    for _ in 0..50 {
+        if let Ok(s) = net.client.subscribe(&["blocks"], &[]).await {
+            admitted = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut sub = admitted.expect("a subscription after the first closed");
+    let h = produce(&net).await;
+    let frame = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(frame, WsFrame::Block { height, .. } if height == h));
+}

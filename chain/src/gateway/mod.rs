@@ -111,6 +111,11 @@ pub struct GatewayConfig {
     pub max_block_age: Duration,
     /// Most heights one `/v1/events` query may span.
     pub max_event_range: u64,
+    /// Most reads of the node (blocks, proofs, events…) running at once; more wait their turn, so a flood of
+    /// queries cannot take every core from consensus.
+    pub max_concurrent_reads: usize,
+    /// Most open WebSocket subscriptions (more: 503 `too_many_subscriptions`).
+    pub max_subscriptions: u64,
     /// Access tokens; `None`: everything is open.
     pub auth: Option<AuthSettings>,
     /// TLS, optionally mutual; `None`: plain HTTP.
@@ -126,6 +131,8 @@ impl Default for GatewayConfig {
             max_wait: Duration::from_secs(30),
             max_block_age: Duration::from_secs(30),
             max_event_range: 100,
+            max_concurrent_reads: 8,
+            max_subscriptions: 1_024,
             auth: None,
             tls: None,
         }
@@ -205,6 +212,7 @@ struct Ctx {
     api: Arc<dyn NodeApi>,
     config: Arc<GatewayConfig>,
     metrics: Arc<GatewayMetrics>,
+    reads: Arc<tokio::sync::Semaphore>,
 }
 
 /// Routes with the scope they need, collected as they are added so the route list cannot drift from the router.
@@ -253,10 +261,12 @@ pub fn route_list() -> Vec<(Method, &'static str)> {
 
 /// The gateway's router over a node.
 pub fn router(api: Arc<dyn NodeApi>, config: GatewayConfig) -> Router {
+    let reads = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_reads.max(1)));
     let ctx = Ctx {
         api,
         config: Arc::new(config),
         metrics: Arc::new(GatewayMetrics::default()),
+        reads,
     };
     let limit = ctx.config.max_body_bytes;
     routes()

@@ -32,7 +32,14 @@ pub(super) async fn read<T: Send + 'static>(
     f: impl FnOnce(&App) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let api = ctx.api.clone();
+    let permit = ctx
+        .reads
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::internal("gateway closing"))?;
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let app = api.app();
         f(&app)
     })

@@ -19,7 +19,7 @@ use tokio::sync::broadcast;
 use super::error::ApiError;
 use super::routes::block_events;
 use super::types::{ErrorBody, WsFrame, WsSubscribe};
-use super::Ctx;
+use super::{Ctx, GatewayMetrics};
 use crate::app::Committed;
 
 const TOPICS: [&str; 2] = ["blocks", "events"];
@@ -90,6 +90,26 @@ impl Subscription {
     }
 }
 
+/// One open subscription in the gateway's count, for as long as it lives.
+struct OpenSubscription {
+    metrics: Arc<GatewayMetrics>,
+    /// The count including this one.
+    count: u64,
+}
+
+impl OpenSubscription {
+    fn new(metrics: Arc<GatewayMetrics>) -> Self {
+        let count = metrics.ws_open.fetch_add(1, Ordering::Relaxed) + 1;
+        OpenSubscription { metrics, count }
+    }
+}
+
+impl Drop for OpenSubscription {
+    fn drop(&mut self) {
+        self.metrics.ws_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 fn split(list: Option<&str>) -> Vec<String> {
     list.unwrap_or("")
         .split(',')
@@ -112,11 +132,22 @@ pub(super) async fn upgrade(
     };
     let sub = Subscription::parse(&topics, split(query.kinds.as_deref()))
         .map_err(|e| ApiError::bad_request("bad_topic", e))?;
+    // Counted from here until the connection ends (or the upgrade is abandoned): the guard goes with it.
+    let open = OpenSubscription::new(ctx.metrics.clone());
+    if open.count > ctx.config.max_subscriptions {
+        return Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_subscriptions",
+            format!(
+                "{} subscriptions are open, the limit",
+                ctx.config.max_subscriptions
+            ),
+        ));
+    }
     let blocks = ctx.api.subscribe();
     Ok(ws.on_upgrade(move |socket| async move {
-        ctx.metrics.ws_open.fetch_add(1, Ordering::Relaxed);
+        let _open = open;
         run(socket, blocks, sub).await;
-        ctx.metrics.ws_open.fetch_sub(1, Ordering::Relaxed);
     }))
 }
 

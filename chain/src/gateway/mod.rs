@@ -62,6 +62,32 @@ pub enum Rejection {
 }
 
 /// What the gateway needs from a node. Reads go through [`NodeApi::app`]; everything else is one call each.
+///
+/// The node shell's implementation is a thin mapping (its `submit` batches admissions itself, so the default
+/// [`NodeApi::submit_many`] suffices):
+///
+/// ```ignore
+/// #[async_trait::async_trait]
+/// impl NodeApi for Shared {
+///     fn status(&self) -> Status {
+///         let s = Shared::status(self);
+///         Status { chain_id: s.chain_id, moniker: s.moniker, validator: s.validator, height: s.height,
+///                  block_id: s.block_id, time: s.time, round: s.round, peers: s.peers,
+///                  mempool_txs: s.mempool_txs, catching_up: s.catching_up,
+///                  seconds_since_commit: s.seconds_since_commit }
+///     }
+///     async fn submit(&self, tx: SignedTx) -> Result<Hash, Rejection> {
+///         Shared::submit(self, tx).await.map_err(|e| match e {
+///             SubmitError::Tx(e) => Rejection::Tx(e),
+///             SubmitError::Mempool(e) => Rejection::Mempool(e),
+///             SubmitError::ShuttingDown => Rejection::Unavailable("the node is shutting down".into()),
+///         })
+///     }
+///     fn app(&self) -> AppGuard<'_> { Box::new(Shared::app(self)) }
+///     fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> { self.blocks.subscribe() }
+///     fn metrics(&self) -> String { self.metrics.render() }
+/// }
+/// ```
 #[async_trait::async_trait]
 pub trait NodeApi: Send + Sync + 'static {
     /// A status snapshot.

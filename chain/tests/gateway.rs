@@ -769,6 +769,15 @@ async fn tokens_gate_reads_and_submissions_by_scope() {
         Some("unauthorized")
     );
     submitter.submit(&t).await.unwrap();
+    // A token in the query string counts on the WebSocket only.
+    let read_token = mint(vec![Scope::Read], now + 600);
+    let (status, v) = raw(
+        "GET",
+        format!("{}/v1/status?token={read_token}", net.server.url()),
+        None,
+    )
+    .await;
+    assert_eq!((status, code(&v)), (401, "unauthorized"));
     // The WebSocket takes the token from the query; health is always open.
     assert!(net.client.subscribe(&["blocks"], &[]).await.is_err());
     let mut sub = reader.subscribe(&["blocks"], &[]).await.unwrap();

@@ -349,9 +349,14 @@ fn check_token(ctx: &Ctx, request: &Request, route: Option<&str>) -> Result<(), 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
-    // Browsers cannot set headers on a WebSocket: `?token=` is accepted too.
+    // Browsers cannot set headers on a WebSocket: there, and only there, `?token=` is accepted too.
     let from_query = || {
-        request.uri().query().and_then(|q| {
+        let query = if route == Some("/v1/ws") {
+            request.uri().query()
+        } else {
+            None
+        };
+        query.and_then(|q| {
             q.split('&')
                 .find_map(|kv| kv.strip_prefix("token="))
                 .map(|t| t.to_string())

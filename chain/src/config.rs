@@ -52,6 +52,40 @@ pub struct NodeConfig {
     /// Storage settings.
     #[serde(default)]
     pub storage: StorageConfig,
+    /// Consensus timing.
+    #[serde(default)]
+    pub consensus: ConsensusTiming,
+}
+
+/// Consensus timing, in milliseconds. Every validator of a chain should use the same values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsensusTiming {
+    /// Least time between a block and its parent; transactions gather meanwhile.
+    pub min_block_interval_ms: u64,
+    /// Wait for a proposal (round 0).
+    pub propose_ms: u64,
+    /// Wait after 2/3 prevoted anything.
+    pub prevote_ms: u64,
+    /// Wait after 2/3 precommitted anything.
+    pub precommit_ms: u64,
+    /// Added to each step timeout per round.
+    pub delta_ms: u64,
+    /// Period of re-sending this validator's votes.
+    pub rebroadcast_ms: u64,
+}
+
+impl Default for ConsensusTiming {
+    fn default() -> Self {
+        ConsensusTiming {
+            min_block_interval_ms: 200,
+            propose_ms: 1500,
+            prevote_ms: 500,
+            precommit_ms: 500,
+            delta_ms: 250,
+            rebroadcast_ms: 1000,
+        }
+    }
 }
 
 /// Peer-to-peer settings.

@@ -15,6 +15,8 @@ pub mod app;
 pub mod config;
 pub mod consensus;
 pub mod exec;
+/// The node's REST + WebSocket API, its typed client and access tokens.
+pub mod gateway;
 pub mod genesis;
 pub mod keys;
 pub mod mempool;

@@ -4,14 +4,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use causeway_chain::config::{GatewayConfig, MempoolConfig, NodeConfig, P2pConfig, StorageConfig};
+use causeway_chain::config::{ConsensusTiming, GatewayConfig, MempoolConfig, NodeConfig, P2pConfig, StorageConfig};
 use causeway_chain::genesis::{rfc3339, Genesis, GenesisValidator, Profile};
 use causeway_chain::keys;
 use causeway_chain::message::Params;
 use causeway_chain::net::NodeKey;
+use causeway_chain::gateway::{self, NodeApi};
 use causeway_chain::node::{Node, NodeSetup};
+use std::sync::Arc;
 use causeway_light_client::{ChainId, HashAlg, SecretKey, Suite, Time};
 use clap::{Parser, Subcommand};
+
+mod cli_gateway;
 
 /// Run and manage a Causeway ledger node.
 #[derive(Parser, Debug)]
@@ -28,6 +32,15 @@ enum Command {
     /// Generate and inspect key files.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Build, sign and submit a transaction through a node's gateway.
+    #[command(subcommand)]
+    Tx(cli_gateway::TxCommand),
+    /// Read a chain through a node's gateway.
+    #[command(subcommand)]
+    Query(cli_gateway::QueryCommand),
+    /// Gateway access tokens: make a secret, mint tokens.
+    #[command(subcommand)]
+    Token(cli_gateway::TokenCommand),
     /// Run a node from its configuration file until interrupted (Ctrl-C or SIGTERM).
     Start(StartArgs),
 }
@@ -188,6 +201,7 @@ fn init(args: InitArgs) -> Result<()> {
             gateway: GatewayConfig { listen: gateway(i) },
             mempool: MempoolConfig::default(),
             storage: StorageConfig::default(),
+            consensus: ConsensusTiming::default(),
         };
         cfg.save(&args.out.join(format!("node{i}")).join("config.toml"))?;
     }
@@ -220,6 +234,9 @@ fn start(args: StartArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
         let node = Node::start(setup).await?;
+        let api: Arc<dyn NodeApi> = node.shared().clone();
+        let gateway = gateway::serve(api, gateway::GatewayConfig::from(&cfg.gateway)).await?;
+        tracing::info!(url = %gateway.url(), "gateway serving");
         let status = node.shared().status();
         tracing::info!(
             chain = %status.chain_id,
@@ -231,6 +248,9 @@ fn start(args: StartArgs) -> Result<()> {
         );
         wait_for_signal().await;
         tracing::info!("stopping");
+        if let Err(e) = gateway.stop().await {
+            tracing::warn!(error = %e, "gateway did not stop cleanly");
+        }
         node.stop().await;
         Ok(())
     })
@@ -262,6 +282,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Keys(KeysCommand::Show { file }) => show_key(&file),
         Command::Start(args) => start(args),
+        Command::Tx(c) => cli_gateway::tx(c),
+        Command::Query(c) => cli_gateway::query(c),
+        Command::Token(c) => cli_gateway::token(c),
     }
 }
 

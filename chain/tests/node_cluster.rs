@@ -85,6 +85,7 @@ impl Cluster {
             app: AppOptions::default(),
             timeouts: Some(fast_timeouts()),
             extensions: vec![],
+            min_block_interval: Duration::from_millis(100),
         }
     }
 }

@@ -193,6 +193,8 @@ pub struct Sim {
 }
 
 const ALG: HashAlg = HashAlg::Sha256;
+/// Least time between a block and its parent (ms), as the node shell's `min_block_interval`.
+const BLOCK_INTERVAL_MS: u64 = 200;
 
 impl Sim {
     /// Build the network for `cfg`, drawing the faults from its seed.
@@ -422,7 +424,9 @@ impl Sim {
                 }
                 Effect::RequestValue { height, round, proposer, parent_hash, last_commit, after, .. } => {
                     let block = self.build_block(height, proposer, parent_hash, last_commit, after);
-                    let delay = self.rng.gen_range(1..=10);
+                    // Like the node shell, a proposer waits for the minimum block interval after its parent.
+                    let ready_at = (after.0 / 1_000_000).saturating_add(BLOCK_INTERVAL_MS);
+                    let delay = ready_at.saturating_sub(self.now).max(self.rng.gen_range(1..=10));
                     self.schedule(delay, Event::Input { node, epoch, input: Input::ValueReady { height, round, block } });
                 }
                 Effect::RequestValidation { height, block_id, .. } => {

@@ -19,13 +19,16 @@ use tokio::task::JoinHandle;
 
 use crate::app::{App, AppError, AppOptions, Committed, Executed, ValidateError};
 use crate::consensus::wal::WalFile;
-use crate::consensus::{Consensus, ConsensusConfig, ConsensusMsg, Effect, Input, Parent, RoundTimeouts};
+use crate::consensus::{
+    Consensus, ConsensusConfig, ConsensusError, ConsensusMsg, Effect, Input, Parent, RoundTimeouts,
+};
 use crate::exec::{accounts, governance, Extension};
 use crate::genesis::Genesis;
 use crate::mempool::{Mempool, MempoolError, MempoolLimits};
 use crate::net::{self, NetConfig, NetEvent, NetHandle, PeerId, Topic};
 use crate::tx::{verify_many, SignedTx, TxError};
 
+mod api;
 pub mod metrics;
 pub mod wire;
 
@@ -86,6 +89,9 @@ pub struct NodeSetup {
     pub timeouts: Option<RoundTimeouts>,
     /// Extension modules (the hub module on the hub).
     pub extensions: Vec<Arc<dyn Extension>>,
+    /// Least time between a block and its parent: a proposer waits this long after the parent's time before
+    /// building (transactions gather meanwhile, and an idle chain does not spin out empty blocks).
+    pub min_block_interval: Duration,
 }
 
 impl NodeSetup {
@@ -95,6 +101,13 @@ impl NodeSetup {
         extensions: Vec<Arc<dyn Extension>>,
     ) -> Result<NodeSetup, NodeError> {
         let genesis = Genesis::load(&cfg.genesis).map_err(|e| NodeError::Config(e.to_string()))?;
+        let c = &cfg.consensus;
+        if c.min_block_interval_ms >= c.propose_ms {
+            return Err(NodeError::Config(format!(
+                "consensus.min_block_interval_ms ({}) must be below consensus.propose_ms ({})",
+                c.min_block_interval_ms, c.propose_ms
+            )));
+        }
         let validator_key = match &cfg.validator_key {
             Some(path) => Some(crate::keys::load(path).map_err(|e| NodeError::Config(e.to_string()))?),
             None => None,
@@ -121,8 +134,16 @@ impl NodeSetup {
             net,
             mempool: MempoolLimits { max_txs: cfg.mempool.max_txs, max_bytes: cfg.mempool.max_bytes },
             app: AppOptions { retention: cfg.storage.retention, ..AppOptions::default() },
-            timeouts: None,
+            timeouts: Some(RoundTimeouts {
+                propose: Duration::from_millis(c.propose_ms),
+                prevote: Duration::from_millis(c.prevote_ms),
+                precommit: Duration::from_millis(c.precommit_ms),
+                delta: Duration::from_millis(c.delta_ms),
+                rebroadcast: Duration::from_millis(c.rebroadcast_ms.max(50)),
+                max: Duration::from_secs(60),
+            }),
             extensions,
+            min_block_interval: Duration::from_millis(c.min_block_interval_ms),
         })
     }
 }
@@ -254,7 +275,18 @@ pub struct Node {
 impl Node {
     /// Open the application, recover consensus from the WAL, join the network and start driving consensus.
     pub async fn start(setup: NodeSetup) -> Result<Node, NodeError> {
-        let NodeSetup { genesis, moniker, data_dir, validator_key, mut net, mempool, app, timeouts, extensions } = setup;
+        let NodeSetup {
+            genesis,
+            moniker,
+            data_dir,
+            validator_key,
+            mut net,
+            mempool,
+            app,
+            timeouts,
+            extensions,
+            min_block_interval,
+        } = setup;
         std::fs::create_dir_all(&data_dir).map_err(|e| NodeError::Config(format!("{}: {e}", data_dir.display())))?;
         let chain_id = genesis.chain_id.clone();
         let hash_alg = genesis.hash;
@@ -315,6 +347,7 @@ impl Node {
             peers: Vec::new(),
             next_peer: 0,
             last_commit_instant: None,
+            min_block_interval,
         };
         driver.start_height(&recovered.entries)?;
         let mut tasks = Vec::new();
@@ -366,6 +399,7 @@ struct Driver {
     peers: Vec<PeerId>,
     next_peer: usize,
     last_commit_instant: Option<Instant>,
+    min_block_interval: Duration,
 }
 
 impl Driver {
@@ -416,6 +450,14 @@ impl Driver {
     fn feed(&mut self, input: Input) -> Result<(), NodeError> {
         match self.core.handle(input) {
             Ok(effects) => self.perform(effects),
+            Err(ConsensusError::FarFutureHeight { got, current, signer }) => {
+                // A validator is more than one height ahead: we missed decisions (restart, partition). Fetch
+                // the blocks with their certificates instead of waiting for messages of our height.
+                tracing::debug!(target: "node::sync", validator = %signer, height = got, ours = current, "far behind: syncing");
+                self.shared.syncing.store(true, Ordering::Relaxed);
+                self.request_sync();
+                Ok(())
+            }
             Err(e) => {
                 self.shared.metrics.consensus_refused.inc();
                 tracing::debug!(target: "node::consensus", error = %e, "input refused");
@@ -589,11 +631,18 @@ impl Driver {
                 Effect::RequestValue { height, round, proposer, parent_hash, after, .. } => {
                     let shared = self.shared.clone();
                     let work = self.work.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let started = Instant::now();
-                        let result = build(&shared, proposer, parent_hash, after);
-                        shared.metrics.execution_seconds.observe(started.elapsed().as_secs_f64());
-                        let _ = work.send(Work::Built { height, round, result });
+                    // Wait out the minimum block interval after the parent (transactions gather meanwhile).
+                    let ready = Duration::from_nanos(after.0).saturating_add(self.min_block_interval);
+                    let wait = ready.saturating_sub(Duration::from_nanos(now().0));
+                    tokio::spawn(async move {
+                        tokio::time::sleep(wait.min(Duration::from_secs(10))).await;
+                        let built = tokio::task::spawn_blocking(move || {
+                            let started = Instant::now();
+                            let result = build(&shared, proposer, parent_hash, after);
+                            shared.metrics.execution_seconds.observe(started.elapsed().as_secs_f64());
+                            let _ = work.send(Work::Built { height, round, result });
+                        });
+                        let _ = built.await;
                     });
                 }
                 Effect::RequestValidation { height, block_id, block } => {

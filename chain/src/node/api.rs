@@ -1,0 +1,51 @@
+//! The gateway's view of a running node: [`crate::gateway::NodeApi`] for [`Shared`].
+
+use std::sync::Arc;
+
+use causeway_light_client::Hash;
+use tokio::sync::broadcast;
+
+use super::{Shared, SubmitError};
+use crate::app::Committed;
+use crate::gateway::{AppGuard, NodeApi, Rejection, Status};
+use crate::tx::SignedTx;
+
+#[async_trait::async_trait]
+impl NodeApi for Shared {
+    fn status(&self) -> Status {
+        let s = Shared::status(self);
+        Status {
+            chain_id: s.chain_id,
+            moniker: s.moniker,
+            validator: s.validator,
+            height: s.height,
+            block_id: s.block_id,
+            time: s.time,
+            round: s.round,
+            peers: s.peers,
+            mempool_txs: s.mempool_txs,
+            catching_up: s.catching_up,
+            seconds_since_commit: s.seconds_since_commit,
+        }
+    }
+
+    async fn submit(&self, tx: SignedTx) -> Result<Hash, Rejection> {
+        Shared::submit(self, tx).await.map_err(|e| match e {
+            SubmitError::Tx(e) => Rejection::Tx(e),
+            SubmitError::Mempool(e) => Rejection::Mempool(e),
+            SubmitError::ShuttingDown => Rejection::Unavailable("the node is shutting down".into()),
+        })
+    }
+
+    fn app(&self) -> AppGuard<'_> {
+        Box::new(Shared::app(self))
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> {
+        self.blocks.subscribe()
+    }
+
+    fn metrics(&self) -> String {
+        self.metrics.render()
+    }
+}

@@ -7,6 +7,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod bench_ledger;
 mod bench_light_client;
 mod bench_state;
 mod sim;
@@ -34,6 +35,8 @@ enum BenchCommand {
     State(bench_state::Args),
     /// Light clients: header verification (native vs tendermint-rs) and state-proof verification.
     LightClient(bench_light_client::Args),
+    /// A validator network over real libp2p on loopback: committed transactions per second and latency.
+    Ledger(bench_ledger::Args),
 }
 
 fn main() -> Result<()> {
@@ -41,6 +44,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Bench(BenchCommand::State(args)) => bench_state::run(args),
         Command::Bench(BenchCommand::LightClient(args)) => bench_light_client::run(args),
+        Command::Bench(BenchCommand::Ledger(args)) => bench_ledger::run(args),
         Command::Sim(args) => sim::run(args),
     }
 }

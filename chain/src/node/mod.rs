@@ -695,8 +695,16 @@ impl Driver {
                 })?
             }
         };
+        let certificate_round = certificate.round;
         let committed = write(&self.shared.app).commit(executed, certificate)?;
         let committed = Arc::new(committed);
+        tracing::info!(
+            target: "node",
+            height = committed.block.header.height,
+            txs = committed.tx_hashes.len(),
+            round = certificate_round,
+            "committed"
+        );
         let m = &self.shared.metrics;
         m.height.set(committed.block.header.height as i64);
         m.txs_committed.inc_by(committed.tx_hashes.len() as u64);

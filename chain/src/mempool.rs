@@ -138,16 +138,15 @@ impl Mempool {
         // Each signer's executable run, in nonce order.
         let mut runs: Vec<Vec<&VerifiedTx>> = Vec::new();
         for (sender, queue) in &self.by_sender {
-            let mut next = account_nonce(sender);
+            let first = account_nonce(sender);
             let mut run = Vec::new();
-            for (nonce, hash) in queue.range(next..) {
-                if *nonce != next {
+            for (expected, (nonce, hash)) in (first..).zip(queue.range(first..)) {
+                if *nonce != expected {
                     break;
                 }
                 if let Some(tx) = self.txs.get(hash) {
                     run.push(tx);
                 }
-                next += 1;
             }
             if !run.is_empty() {
                 runs.push(run);

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test panics by design
 //! The application end to end without a network: blocks built by one node are validated and committed by another,
 //! every tampering is refused, a restart resumes at the tip, and a light client follows the headers.
 

@@ -109,6 +109,7 @@ pub enum Input {
 }
 
 /// Something the shell must do, in order.
+#[allow(clippy::large_enum_variant)] // short-lived; boxing would add an allocation per effect
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
     /// Append to the WAL ([`WalEntry::StartHeight`] truncates it first). Buffered; see [`Effect::FlushWal`].
@@ -258,6 +259,7 @@ pub type Result<T> = std::result::Result<T, ConsensusError>;
 const REBROADCAST_ROUNDS: u32 = 8;
 
 /// An input queued for the driver (owned form of [`Feed`]).
+#[allow(clippy::large_enum_variant)] // short-lived queue entries
 enum Pending {
     NewRound(u32),
     ProposeValue { round: u32, block: Arc<Block>, block_id: Hash },

@@ -145,6 +145,8 @@ pub struct SignedProposal {
 }
 
 /// Everything validators gossip to run consensus.
+// Proposals dominate the size; messages are moved, not copied in bulk, so boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum ConsensusMsg {
     /// A signed proposal carrying its block.

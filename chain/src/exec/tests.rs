@@ -38,7 +38,7 @@ fn a_wrong_nonce_is_refused_without_touching_state() {
     let mut c = TestChain::new();
     let (a, b) = (c.users[0].clone(), c.users[1].clone());
     let replay = c.tx_with_nonce(&a, 0, vec![transfer(&b, 1)]);
-    let out = c.block(&[replay.clone()]);
+    let out = c.block(std::slice::from_ref(&replay));
     assert!(out.results[0].is_ok());
     let before = c.state.clone();
     let out = c.block(&[replay]);

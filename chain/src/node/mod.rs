@@ -350,9 +350,10 @@ impl Node {
             min_block_interval,
         };
         driver.start_height(&recovered.entries)?;
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(driver.run(net_events, work_rx, shutdown_rx.clone())));
-        tasks.push(tokio::spawn(ingest(shared.clone(), net_handle.clone(), submit_rx, gossip_rx, shutdown_rx)));
+        let tasks = vec![
+            tokio::spawn(driver.run(net_events, work_rx, shutdown_rx.clone())),
+            tokio::spawn(ingest(shared.clone(), net_handle.clone(), submit_rx, gossip_rx, shutdown_rx)),
+        ];
         Ok(Node { shared, net: net_handle, shutdown, tasks })
     }
 
@@ -407,15 +408,12 @@ impl Driver {
         let (height, validators, parent) = {
             let app = read(&self.shared.app);
             let height = app.height() + 1;
-            let parent = match app.last_commit() {
-                Some(commit) => Some(Parent {
-                    block_id: app.last_block_id(),
-                    time: app.last_time(),
-                    commit: commit.clone(),
-                    validators: app.last_validators().clone(),
-                }),
-                None => None,
-            };
+            let parent = app.last_commit().map(|commit| Parent {
+                block_id: app.last_block_id(),
+                time: app.last_time(),
+                commit: commit.clone(),
+                validators: app.last_validators().clone(),
+            });
             (height, app.next_validators().clone(), parent)
         };
         self.pending.clear();

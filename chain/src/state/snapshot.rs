@@ -299,7 +299,7 @@ mod tests {
         for h in 1..=3u64 {
             let mut ws = WriteSet::new();
             for i in 0..500u32 {
-                let value = if (i + h as u32) % 11 == 0 { None } else { Some(format!("v{h}-{i}").into_bytes()) };
+                let value = if (i + h as u32).is_multiple_of(11) { None } else { Some(format!("v{h}-{i}").into_bytes()) };
                 ws.put(ns(if i % 2 == 0 { "assets" } else { "records/acme" }), i.to_be_bytes().to_vec(), value).expect("put");
             }
             store.commit(h, &ws).expect("commit");

@@ -915,3 +915,187 @@ impl Consensus {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::types::{Proposal, Vote};
+    use causeway_light_client::{Header, Suite, Validator};
+
+    const CHAIN: &str = "core-test";
+
+    fn keys(n: u8) -> (Vec<SecretKey>, ValidatorSet) {
+        let mut keys: Vec<_> =
+            (0..n).map(|i| SecretKey::from_bytes(Suite::Ed25519, &[i + 11; 32]).expect("key")).collect();
+        keys.sort_by_key(|k| k.public_key().address());
+        let set = ValidatorSet::new(keys.iter().map(|k| Validator { pub_key: k.public_key(), power: 10 }).collect())
+            .expect("set");
+        (keys, set)
+    }
+
+    fn core(key: &SecretKey) -> Consensus {
+        Consensus::new(ConsensusConfig::new(ChainId::new(CHAIN).expect("id")), key.clone())
+    }
+
+    fn block(set: &ValidatorSet, proposer: Address, chain: &str) -> Block {
+        let alg = HashAlg::Sha256;
+        let txs = vec![b"tx".to_vec()];
+        let header = Header {
+            app_version: 1,
+            chain_id: ChainId::new(chain).expect("id"),
+            height: 1,
+            time: Time(1_000),
+            parent_hash: Hash::ZERO,
+            tx_root: Block::tx_root(alg, &txs),
+            last_commit_hash: Hash::ZERO,
+            state_root: alg.hash(b"state"),
+            validators_hash: set.hash(alg),
+            next_validators_hash: set.hash(alg),
+            proposer,
+        };
+        Block { header, txs, last_commit: None }
+    }
+
+    fn proposal(key: &SecretKey, block: Block, round: u32) -> ConsensusMsg {
+        let p = Proposal { height: 1, round, pol_round: None, block, proposer: key.public_key().address() };
+        ConsensusMsg::Proposal(p.sign(CHAIN, HashAlg::Sha256, key))
+    }
+
+    fn prevotes(effects: &[Effect]) -> Vec<SignedVote> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Broadcast(ConsensusMsg::Vote(v)) if v.vote.kind == VoteKind::Prevote => Some(v.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_single_validator_decides_alone_with_a_verifying_certificate() {
+        let (keys, set) = keys(1);
+        let mut c = core(&keys[0]);
+        let effects = c.start_height(1, set.clone(), None, &[]).expect("start");
+        let round = effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::RequestValue { round, .. } => Some(*round),
+                _ => None,
+            })
+            .expect("the only validator proposes");
+        let b = block(&set, keys[0].public_key().address(), CHAIN);
+        let effects = c.handle(Input::ValueReady { height: 1, round, block: b.clone() }).expect("value");
+        let cert = effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Decided { certificate, .. } => Some(certificate.clone()),
+                _ => None,
+            })
+            .expect("decided");
+        assert_eq!(cert.block_id, b.header.hash(HashAlg::Sha256));
+        assert!(verify_commit(CHAIN, &set, &cert).is_ok());
+        // Signed messages leave only after the WAL is flushed.
+        let flush = effects.iter().position(|e| matches!(e, Effect::FlushWal)).expect("flush");
+        let send = effects.iter().position(|e| matches!(e, Effect::Broadcast(_))).expect("broadcast");
+        assert!(flush < send);
+    }
+
+    #[test]
+    fn bad_messages_are_refused_with_typed_errors() {
+        let (keys, set) = keys(4);
+        let mut c = core(&keys[0]);
+        c.start_height(1, set.clone(), None, &[]).expect("start");
+        let outsider = SecretKey::from_bytes(Suite::Ed25519, &[99; 32]).expect("key");
+        let vote = |validator: Address, round: u32, height: u64| Vote {
+            height,
+            round,
+            kind: VoteKind::Prevote,
+            block_id: None,
+            validator,
+        };
+        let from_outsider = vote(outsider.public_key().address(), 0, 1).sign(CHAIN, &outsider);
+        assert!(matches!(c.handle(Input::Message(ConsensusMsg::Vote(from_outsider))), Err(ConsensusError::NotAValidator(_))));
+        let forged = vote(keys[1].public_key().address(), 0, 1).sign(CHAIN, &keys[2]);
+        assert!(matches!(c.handle(Input::Message(ConsensusMsg::Vote(forged))), Err(ConsensusError::BadSignature(_))));
+        let other_chain = vote(keys[1].public_key().address(), 0, 1).sign("elsewhere", &keys[1]);
+        assert!(matches!(c.handle(Input::Message(ConsensusMsg::Vote(other_chain))), Err(ConsensusError::BadSignature(_))));
+        let far = vote(keys[1].public_key().address(), 0, 9).sign(CHAIN, &keys[1]);
+        assert!(matches!(c.handle(Input::Message(ConsensusMsg::Vote(far))), Err(ConsensusError::FarFutureHeight { .. })));
+        let huge_round = vote(keys[1].public_key().address(), 1_000_000, 1).sign(CHAIN, &keys[1]);
+        assert!(matches!(c.handle(Input::Message(ConsensusMsg::Vote(huge_round))), Err(ConsensusError::RoundTooHigh { .. })));
+        // Round 0 at height 1 is proposed by validator (1 + 0) mod 4 = 1; validator 2 may not.
+        let wrong = proposal(&keys[2], block(&set, keys[2].public_key().address(), CHAIN), 0);
+        assert!(matches!(c.handle(Input::Message(wrong)), Err(ConsensusError::WrongProposer { .. })));
+        assert_eq!(c.height(), Some(1));
+        assert!(!c.is_decided());
+    }
+
+    #[test]
+    fn proposals_wait_for_the_application_and_invalid_ones_get_nil() {
+        let (keys, set) = keys(4);
+        // A valid proposal: validation is requested, and no prevote goes out before the verdict.
+        let mut c = core(&keys[0]);
+        c.start_height(1, set.clone(), None, &[]).expect("start");
+        let b = block(&set, keys[1].public_key().address(), CHAIN);
+        let id = b.header.hash(HashAlg::Sha256);
+        let effects = c.handle(Input::Message(proposal(&keys[1], b, 0))).expect("proposal");
+        assert!(effects.iter().any(|e| matches!(e, Effect::RequestValidation { block_id, .. } if *block_id == id)));
+        assert!(prevotes(&effects).is_empty(), "no prevote before the application's verdict");
+        let effects = c.handle(Input::Verdict { height: 1, block_id: id, valid: true }).expect("verdict");
+        assert_eq!(prevotes(&effects).iter().map(|v| v.vote.block_id).collect::<Vec<_>>(), vec![Some(id)]);
+
+        // The application refuses the block: prevote nil.
+        let mut c = core(&keys[0]);
+        c.start_height(1, set.clone(), None, &[]).expect("start");
+        let b = block(&set, keys[1].public_key().address(), CHAIN);
+        let id = b.header.hash(HashAlg::Sha256);
+        c.handle(Input::Message(proposal(&keys[1], b, 0))).expect("proposal");
+        let effects = c.handle(Input::Verdict { height: 1, block_id: id, valid: false }).expect("verdict");
+        assert_eq!(prevotes(&effects).iter().map(|v| v.vote.block_id).collect::<Vec<_>>(), vec![None]);
+
+        // A header for another chain is invalid without asking the application.
+        let mut c = core(&keys[0]);
+        c.start_height(1, set.clone(), None, &[]).expect("start");
+        let bad = block(&set, keys[1].public_key().address(), "another-chain");
+        let effects = c.handle(Input::Message(proposal(&keys[1], bad, 0))).expect("proposal");
+        assert!(!effects.iter().any(|e| matches!(e, Effect::RequestValidation { .. })));
+        assert_eq!(prevotes(&effects).iter().map(|v| v.vote.block_id).collect::<Vec<_>>(), vec![None]);
+    }
+
+    #[test]
+    fn a_validator_restarted_from_its_wal_re_sends_the_same_vote_and_never_another() {
+        let (keys, set) = keys(4);
+        let mut c = core(&keys[0]);
+        let mut wal: Vec<WalEntry> = Vec::new();
+        let mut durable = 0;
+        let mut record = |effects: &[Effect], wal: &mut Vec<WalEntry>| {
+            for e in effects {
+                match e {
+                    Effect::Wal(entry) => wal.push(entry.clone()),
+                    Effect::FlushWal => durable = wal.len(),
+                    _ => {}
+                }
+            }
+            durable
+        };
+        record(&c.start_height(1, set.clone(), None, &[]).expect("start"), &mut wal);
+        let b = block(&set, keys[1].public_key().address(), CHAIN);
+        let id = b.header.hash(HashAlg::Sha256);
+        record(&c.handle(Input::Message(proposal(&keys[1], b.clone(), 0))).expect("proposal"), &mut wal);
+        let effects = c.handle(Input::Verdict { height: 1, block_id: id, valid: true }).expect("verdict");
+        let durable = record(&effects, &mut wal);
+        let sent = prevotes(&effects);
+        assert_eq!(sent.len(), 1);
+        // Crash: only what was flushed survives. The restarted core re-sends exactly the signed prevote.
+        wal.truncate(durable);
+        let mut restarted = core(&keys[0]);
+        let effects = restarted.start_height(1, set.clone(), None, &wal).expect("restart");
+        let again = prevotes(&effects);
+        assert!(again.iter().all(|v| *v == sent[0]), "a restarted validator re-sends only what it signed");
+        // A conflicting proposal for the same round after the restart does not produce a second prevote.
+        let mut other = block(&set, keys[1].public_key().address(), CHAIN);
+        other.header.time = Time(2_000);
+        let effects = restarted.handle(Input::Message(proposal(&keys[1], other, 0))).unwrap_or_default();
+        assert!(prevotes(&effects).iter().all(|v| *v == sent[0]));
+    }
+}

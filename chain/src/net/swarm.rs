@@ -17,7 +17,7 @@ use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, Protoco
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    allow_block_list, connection_limits, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
+    allow_block_list, connection_limits, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -42,6 +42,10 @@ const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections idle this long are closed; allowed peers normally always have gossip streams open.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+/// How often each connection is probed.
+const PING_INTERVAL: Duration = Duration::from_secs(3);
+/// A probe unanswered for this long closes the connection.
+const PING_TIMEOUT: Duration = Duration::from_secs(6);
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -50,6 +54,9 @@ struct Behaviour {
     limits: connection_limits::Behaviour,
     gossip: gossipsub::Behaviour,
     sync: request_response::Behaviour<BytesCodec>,
+    /// Liveness probes: a connection whose peer stops answering is closed, so the redial logic reconnects
+    /// (a cut network leaves TCP connections that would otherwise look alive for many minutes).
+    ping: ping::Behaviour,
 }
 
 /// What we know of one connected peer.
@@ -165,11 +172,15 @@ fn build_swarm(config: &NetConfig, topics: &[TopicHash; 2]) -> Result<Swarm<Beha
             yamux::Config::default,
         )
         .map_err(setup_error)?
+        // Peers may be named by host name (`/dns4/v1/tcp/26600`), as containers and operators' hosts are.
+        .with_dns()
+        .map_err(setup_error)?
         .with_behaviour(|_| Behaviour {
             allow,
             limits,
             gossip,
             sync,
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(PING_INTERVAL).with_timeout(PING_TIMEOUT)),
         })
         .map_err(setup_error)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
@@ -383,6 +394,11 @@ impl Task {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(event)) => self.on_gossip(event),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(error) })) => {
+                tracing::debug!(target: "chain::net", %peer, %error, "peer stopped answering pings: closing the connection");
+                self.swarm.close_connection(connection);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(_)) => {}
             SwarmEvent::Behaviour(BehaviourEvent::Allow(never))
             | SwarmEvent::Behaviour(BehaviourEvent::Limits(never)) => match never {},
             SwarmEvent::ConnectionEstablished {

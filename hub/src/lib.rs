@@ -22,6 +22,11 @@
 //!    [`HubMsg::TimeoutPacket`] proves its absence at a destination height past the deadline; either way the hub
 //!    deletes the forward commitment and records the [`Outcome`] under [`hub_keys::outcome`] for the source.
 //!
+//! ## Data verification
+//! [`HubMsg::AttestRecord`] proves a member's data record at a height with that member's client and stores an
+//! attestation under [`hub_keys::attestation`]; any member verifies it against its hub client
+//! (`EndpointMsg::VerifyRecord`).
+//!
 //! ## Atomic transactions
 //! [`HubMsg::ProvePrepare`] proves one leg's prepare on its chain. Once every leg is proven at hub time before the
 //! deadline, the hub records COMMIT; a proof arriving at or after the deadline, or [`HubMsg::AbortExpired`], records
@@ -41,8 +46,8 @@ use causeway_chain::xchain::types::{
 };
 use causeway_chain::xchain::{client, Error, Result};
 use causeway_light_client::{
-    Canonical, ChainId, Hash, Header, HeaderUpdate, Misbehaviour, NativeClient, NativeError, StateProof,
-    TrustOptions, ValidatorSet,
+    Canonical, ChainId, Hash, Header, HeaderUpdate, Misbehaviour, Namespace, NativeClient, NativeError, StatePath,
+    StateProof, TrustOptions, ValidatorSet,
 };
 
 pub use causeway_chain::xchain::types;
@@ -102,6 +107,22 @@ pub enum HubMsg {
         /// Height of the proof on the leg's chain.
         proof_height: u64,
         /// Proof of the leg's prepare record ([`member_keys::prepared`]).
+        proof: StateProof,
+    },
+    /// Attest that member `chain` held the data record `value` under `(namespace, key)` at `height`, proven with
+    /// its client, so any member can verify it against the hub (anyone).
+    AttestRecord {
+        /// The member holding the record.
+        chain: ChainId,
+        /// The member height of the proof.
+        height: u64,
+        /// The record's namespace (`org/<id>…`).
+        namespace: Namespace,
+        /// The record's key.
+        key: String,
+        /// The stored record (canonical bytes).
+        value: Bytes,
+        /// Proof of membership at `height`.
         proof: StateProof,
     },
     /// Abort an undecided atomic transaction whose deadline has passed at this hub block (anyone).
@@ -282,6 +303,23 @@ pub fn handle(state: &mut dyn StateWrite, ctx: &TxContext<'_>, msg: HubMsg) -> R
         HubMsg::TimeoutPacket { packet, proof_height, proof } => timeout(state, packet, proof_height, &proof),
         HubMsg::ProvePrepare { spec, index, proof_height, proof } => {
             prove_prepare(state, ctx, &spec, index, proof_height, &proof)
+        }
+        HubMsg::AttestRecord { chain, height, namespace, key, value, proof } => {
+            causeway_chain::xchain::check_record(&namespace, &value.0)?;
+            let c = member_client(state, &chain)?;
+            let path = StatePath::new(namespace.clone(), key.as_bytes().to_vec()).encode();
+            client::verify_membership(&c, height, &path, &value.0, &proof)?;
+            let attestation = hub_keys::attestation(&chain, height, &namespace, key.as_bytes());
+            state.put(&ns(), &attestation, types::attestation_value(&value.0).0.to_vec())?;
+            Ok(vec![Event::new(
+                "hub.record_attested",
+                &[
+                    ("chain", chain.to_string()),
+                    ("height", height.to_string()),
+                    ("namespace", namespace.to_string()),
+                    ("key", key),
+                ],
+            )])
         }
         HubMsg::AbortExpired { spec } => {
             spec.validate()?;
@@ -470,3 +508,5 @@ fn prove_prepare(
     Ok(events)
 }
 
+#[cfg(test)]
+mod tests;

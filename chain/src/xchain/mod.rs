@@ -4,7 +4,7 @@
 //!
 //! **Owns**: the `sys/xchain` namespace ([`types::member_keys`]): the hub client, the packet sequence, commitments
 //! of sent packets, receipts of received ones, escrow counters per (counterparty, asset), voucher traces, and leg
-//! states. **Must never**: act on a relayer's word (every remote fact is a membership or non-membership proof
+//! states, and records of other members verified through the hub. **Must never**: act on a relayer's word (every remote fact is a membership or non-membership proof
 //! against a consensus state of the hub client); execute a packet twice (the receipt is checked and written in the
 //! same transaction); read a clock (time is the block's); leave half of a failed action in state.
 //!
@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use causeway_light_client::{
-    Address, Canonical, ChainId, CodecError, Hash, Header, HeaderUpdate, Misbehaviour, NativeClient, NativeError,
-    StateProof, Time, TrustOptions, ValidatorSet,
+    Address, Canonical, ChainId, CodecError, Hash, Header, HeaderUpdate, Misbehaviour, Namespace, NativeClient,
+    NativeError, StateProof, Time, TrustOptions, ValidatorSet,
 };
 
 use crate::exec::{assets, get_typed, put_typed, Event, ExecError, Extension, Fail, TxContext, TxFailure};
@@ -137,6 +137,9 @@ pub enum Error {
     /// The decision on an atomic transaction was already taken or applied.
     #[error("atomic transaction {0} already decided")]
     AlreadyDecided(Hash),
+    /// Only data records (in an organisation's namespace) are attested and verified across chains.
+    #[error("not a data record: {0}")]
+    NotARecord(String),
     /// Not a transaction's fault: the node must stop.
     #[error(transparent)]
     Fatal(#[from] ExecError),
@@ -237,6 +240,24 @@ pub enum EndpointMsg {
         /// Proof of the hub's decision ([`hub_keys::decision`]).
         proof: StateProof,
     },
+    /// Verify, through the hub, that member `chain` held the data record `value` under `(namespace, key)` at
+    /// `height`, and keep that fact here (anyone; the party that needs the proof).
+    VerifyRecord {
+        /// The chain holding the record.
+        chain: ChainId,
+        /// Its height.
+        height: u64,
+        /// The record's namespace (`org/<id>…`).
+        namespace: Namespace,
+        /// The record's key.
+        key: String,
+        /// The stored record ([`crate::exec::records::Record`], canonical bytes).
+        value: Bytes,
+        /// Hub height of the proof.
+        proof_height: u64,
+        /// Proof of the hub's attestation ([`hub_keys::attestation`]).
+        proof: StateProof,
+    },
 }
 
 impl Canonical for EndpointMsg {
@@ -331,6 +352,25 @@ pub fn handle(state: &mut dyn StateWrite, ctx: &TxContext<'_>, msg: EndpointMsg)
         EndpointMsg::ApplyDecision { spec, index, decision, proof_height, proof } => {
             apply_decision(state, ctx, &spec, index, decision, proof_height, &proof)
         }
+        EndpointMsg::VerifyRecord { chain, height, namespace, key, value, proof_height, proof } => {
+            let record = check_record(&namespace, &value.0)?;
+            let hub = hub_client(state)?;
+            let path = hub_path(hub_keys::attestation(&chain, height, &namespace, key.as_bytes()));
+            client::verify_membership(&hub, proof_height, &path, &types::attestation_value(&value.0).0, &proof)?;
+            let local = member_keys::verified_record(&chain, height, &namespace, key.as_bytes());
+            state.put(&namespace_of_endpoint(), &local, types::attestation_value(&value.0).0.to_vec())?;
+            Ok(vec![Event::new(
+                "xchain.record_verified",
+                &[
+                    ("chain", chain.to_string()),
+                    ("height", height.to_string()),
+                    ("namespace", namespace.to_string()),
+                    ("key", key),
+                    ("writer", record.writer.to_hex()),
+                    ("written_at", record.height.to_string()),
+                ],
+            )])
+        }
     }
 }
 
@@ -356,6 +396,31 @@ pub fn governance(state: &mut dyn StateWrite, ctx: &TxContext<'_>, gov: Endpoint
             Ok(vec![Event::new("xchain.hub_client_recovered", &[("height", header.height.to_string())])])
         }
     }
+}
+
+fn namespace_of_endpoint() -> Namespace {
+    namespace(NAMESPACE)
+}
+
+/// A data record's bytes in a record namespace, decoded: what may be attested and verified across chains.
+pub fn check_record(namespace: &Namespace, value: &[u8]) -> Result<crate::exec::records::Record> {
+    if crate::exec::records::owner_of(namespace).is_none() {
+        return Err(Error::NotARecord(format!("{namespace} is not an organisation namespace")));
+    }
+    crate::exec::records::Record::decode(value).map_err(|e| Error::NotARecord(e.to_string()))
+}
+
+/// Whether this chain verified, through the hub, that `chain` held `value` under `(namespace, key)` at `height`.
+pub fn record_verified(
+    state: &(impl StateRead + ?Sized),
+    chain: &ChainId,
+    height: u64,
+    namespace: &Namespace,
+    key: &str,
+    value: &[u8],
+) -> Result<bool> {
+    let local = member_keys::verified_record(chain, height, namespace, key.as_bytes());
+    Ok(state.get(&namespace_of_endpoint(), &local)?.as_deref() == Some(&types::attestation_value(value).0[..]))
 }
 
 /// The hub client, if created.
@@ -727,3 +792,5 @@ fn apply_decision(
     )])
 }
 
+#[cfg(test)]
+mod tests;

@@ -307,6 +307,13 @@ pub mod member_keys {
         k
     }
 
+    /// A record of `chain` verified here through the hub (holds [`attestation_value`] of its bytes).
+    pub fn verified_record(chain: &ChainId, height: u64, namespace: &Namespace, key: &[u8]) -> Vec<u8> {
+        let mut k = super::hub_keys::attestation(chain, height, namespace, key);
+        k[0] = b'w';
+        k
+    }
+
     /// The prepare record of leg `index` of `id` (its commitment; never deleted).
     pub fn prepared(id: &Hash, index: u32) -> Vec<u8> {
         let mut k = vec![b'p'];
@@ -354,12 +361,26 @@ pub mod hub_keys {
         k
     }
 
+    /// The hub's attestation that `chain` held `value` under `(namespace, key)` at `height` (its
+    /// [`attestation_value`]). Fixed length: a commitment of the four coordinates.
+    pub fn attestation(chain: &ChainId, height: u64, namespace: &Namespace, key: &[u8]) -> Vec<u8> {
+        let coordinates = borsh::to_vec(&(chain, height, namespace, key)).unwrap_or_default();
+        let mut k = vec![b'v'];
+        k.extend_from_slice(&commit(b"attestation", &coordinates).0);
+        k
+    }
+
     /// The decision on atomic transaction `id` (its [`Decision::commitment`]).
     pub fn decision(id: &Hash) -> Vec<u8> {
         let mut k = vec![b'd'];
         k.extend_from_slice(&id.0);
         k
     }
+}
+
+/// What the hub stores for an attested value: a commitment of the value's bytes.
+pub fn attestation_value(value: &[u8]) -> Hash {
+    commit(b"attested", value)
 }
 
 /// A namespace constant as a [`Namespace`].

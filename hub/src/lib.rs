@@ -46,8 +46,8 @@ use causeway_chain::xchain::types::{
 };
 use causeway_chain::xchain::{client, Error, Result};
 use causeway_light_client::{
-    Canonical, ChainId, Hash, Header, HeaderUpdate, Misbehaviour, Namespace, NativeClient, NativeError, StatePath,
-    StateProof, TrustOptions, ValidatorSet,
+    Canonical, ChainId, Hash, Header, HeaderUpdate, Misbehaviour, Namespace, NativeClient, NativeError,
+    StatePath, StateProof, TrustOptions, ValidatorSet,
 };
 
 pub use causeway_chain::xchain::types;
@@ -67,7 +67,7 @@ pub enum HubMsg {
         /// The member.
         chain: ChainId,
         /// The evidence.
-        evidence: Misbehaviour,
+        evidence: Box<Misbehaviour>,
     },
     /// Receive a packet its source committed, and forward it to its destination (anyone; a relayer).
     RecvPacket {
@@ -140,7 +140,10 @@ impl Canonical for HubMsg {
 impl HubMsg {
     /// The transaction message carrying this one.
     pub fn into_message(self) -> Message {
-        Message::Ext { module: HUB_MODULE.into(), body: Bytes(self.encode()) }
+        Message::Ext {
+            module: HUB_MODULE.into(),
+            body: Bytes(self.encode()),
+        }
     }
 }
 
@@ -175,7 +178,10 @@ impl Canonical for HubGov {
 impl HubGov {
     /// The governance action carrying this decision.
     pub fn into_action(self) -> GovAction {
-        GovAction::Ext { module: HUB_MODULE.into(), body: Bytes(self.encode()) }
+        GovAction::Ext {
+            module: HUB_MODULE.into(),
+            body: Bytes(self.encode()),
+        }
     }
 }
 
@@ -213,12 +219,22 @@ impl Extension for Hub {
         HUB_MODULE
     }
 
-    fn handle(&self, state: &mut dyn StateWrite, ctx: &TxContext<'_>, body: &[u8]) -> Result<Vec<Event>, Fail> {
+    fn handle(
+        &self,
+        state: &mut dyn StateWrite,
+        ctx: &TxContext<'_>,
+        body: &[u8],
+    ) -> Result<Vec<Event>, Fail> {
         let msg = HubMsg::decode(body).map_err(Error::Decode)?;
         Ok(handle(state, ctx, msg)?)
     }
 
-    fn governance(&self, state: &mut dyn StateWrite, ctx: &TxContext<'_>, body: &[u8]) -> Result<Vec<Event>, Fail> {
+    fn governance(
+        &self,
+        state: &mut dyn StateWrite,
+        ctx: &TxContext<'_>,
+        body: &[u8],
+    ) -> Result<Vec<Event>, Fail> {
         let gov = HubGov::decode(body).map_err(Error::Decode)?;
         Ok(governance(state, ctx, gov)?)
     }
@@ -238,13 +254,19 @@ fn member_client(state: &(impl StateRead + ?Sized), chain: &ChainId) -> Result<N
 }
 
 /// The hub's record of packet `(source, sequence)`.
-pub fn packet_record(state: &(impl StateRead + ?Sized), source: &ChainId, sequence: u64) -> Result<Option<PacketRecord>> {
+pub fn packet_record(
+    state: &(impl StateRead + ?Sized),
+    source: &ChainId,
+    sequence: u64,
+) -> Result<Option<PacketRecord>> {
     Ok(get_typed(state, &ns(), &hub_keys::receipt(source, sequence))?)
 }
 
 /// The decision on atomic transaction `id`, if taken.
 pub fn decision(state: &(impl StateRead + ?Sized), id: &Hash) -> Result<Option<Decision>> {
-    let Some(raw) = state.get(&ns(), &hub_keys::decision(id))? else { return Ok(None) };
+    let Some(raw) = state.get(&ns(), &hub_keys::decision(id))? else {
+        return Ok(None);
+    };
     for d in [Decision::Commit, Decision::Abort] {
         if raw == d.commitment(id).0 {
             return Ok(Some(d));
@@ -259,7 +281,11 @@ pub fn decision(state: &(impl StateRead + ?Sized), id: &Hash) -> Result<Option<D
 /// Apply one hub governance decision. Checks everything before writing.
 pub fn governance(state: &mut dyn StateWrite, ctx: &TxContext<'_>, gov: HubGov) -> Result<Vec<Event>> {
     match gov {
-        HubGov::AdmitMember { options, header, next_validators } => {
+        HubGov::AdmitMember {
+            options,
+            header,
+            next_validators,
+        } => {
             let chain = options.chain_id.clone();
             if chain == ctx.block.chain_id {
                 return Err(Error::Governance("the hub cannot admit itself".into()));
@@ -271,16 +297,26 @@ pub fn governance(state: &mut dyn StateWrite, ctx: &TxContext<'_>, gov: HubGov) 
             client::store(state, &ns(), &hub_keys::client(&chain), &c)?;
             Ok(vec![Event::new(
                 "hub.member_admitted",
-                &[("chain", chain.to_string()), ("height", header.height.to_string())],
+                &[
+                    ("chain", chain.to_string()),
+                    ("height", header.height.to_string()),
+                ],
             )])
         }
-        HubGov::RecoverClient { chain, header, next_validators } => {
+        HubGov::RecoverClient {
+            chain,
+            header,
+            next_validators,
+        } => {
             let mut c = member_client(state, &chain)?;
             client::recover(&mut c, &header, &next_validators, ctx.block.time)?;
             client::store(state, &ns(), &hub_keys::client(&chain), &c)?;
             Ok(vec![Event::new(
                 "hub.client_recovered",
-                &[("chain", chain.to_string()), ("height", header.height.to_string())],
+                &[
+                    ("chain", chain.to_string()),
+                    ("height", header.height.to_string()),
+                ],
             )])
         }
     }
@@ -292,19 +328,43 @@ pub fn handle(state: &mut dyn StateWrite, ctx: &TxContext<'_>, msg: HubMsg) -> R
         HubMsg::UpdateClient { chain, update } => update_client(state, ctx, &chain, update),
         HubMsg::SubmitMisbehaviour { chain, evidence } => {
             let mut c = member_client(state, &chain)?;
-            client::misbehaviour(&mut c, evidence, ctx.block.time)?;
+            client::misbehaviour(&mut c, *evidence, ctx.block.time)?;
             client::store(state, &ns(), &hub_keys::client(&chain), &c)?;
-            Ok(vec![Event::new("hub.client_frozen", &[("chain", chain.to_string())])])
+            Ok(vec![Event::new(
+                "hub.client_frozen",
+                &[("chain", chain.to_string())],
+            )])
         }
-        HubMsg::RecvPacket { packet, proof_height, proof } => recv_packet(state, packet, proof_height, &proof),
-        HubMsg::AcknowledgePacket { packet, ack, proof_height, proof } => {
-            acknowledge(state, packet, ack, proof_height, &proof)
-        }
-        HubMsg::TimeoutPacket { packet, proof_height, proof } => timeout(state, packet, proof_height, &proof),
-        HubMsg::ProvePrepare { spec, index, proof_height, proof } => {
-            prove_prepare(state, ctx, &spec, index, proof_height, &proof)
-        }
-        HubMsg::AttestRecord { chain, height, namespace, key, value, proof } => {
+        HubMsg::RecvPacket {
+            packet,
+            proof_height,
+            proof,
+        } => recv_packet(state, packet, proof_height, &proof),
+        HubMsg::AcknowledgePacket {
+            packet,
+            ack,
+            proof_height,
+            proof,
+        } => acknowledge(state, packet, ack, proof_height, &proof),
+        HubMsg::TimeoutPacket {
+            packet,
+            proof_height,
+            proof,
+        } => timeout(state, packet, proof_height, &proof),
+        HubMsg::ProvePrepare {
+            spec,
+            index,
+            proof_height,
+            proof,
+        } => prove_prepare(state, ctx, &spec, index, proof_height, &proof),
+        HubMsg::AttestRecord {
+            chain,
+            height,
+            namespace,
+            key,
+            value,
+            proof,
+        } => {
             causeway_chain::xchain::check_record(&namespace, &value.0)?;
             let c = member_client(state, &chain)?;
             let path = StatePath::new(namespace.clone(), key.as_bytes().to_vec()).encode();
@@ -351,7 +411,10 @@ fn update_client(
                 &[("chain", chain.to_string()), ("height", height.to_string())],
             )])
         }
-        Err(Error::Client { source: NativeError::ConflictingHeader { height }, .. }) => {
+        Err(Error::Client {
+            source: NativeError::ConflictingHeader { height },
+            ..
+        }) => {
             // A second valid header at a trusted height: the client froze. Keep that (the transaction succeeds).
             client::store(state, &ns(), &key, &c)?;
             Ok(vec![Event::new(
@@ -363,24 +426,40 @@ fn update_client(
     }
 }
 
-fn recv_packet(state: &mut dyn StateWrite, packet: Packet, proof_height: u64, proof: &StateProof) -> Result<Vec<Event>> {
+fn recv_packet(
+    state: &mut dyn StateWrite,
+    packet: Packet,
+    proof_height: u64,
+    proof: &StateProof,
+) -> Result<Vec<Event>> {
     packet.validate()?;
     let source = member_client(state, &packet.source)?;
     let receipt = hub_keys::receipt(&packet.source, packet.sequence);
     if state.get(&ns(), &receipt)?.is_some() {
-        return Err(Error::AlreadyReceived { source_chain: packet.source, sequence: packet.sequence });
+        return Err(Error::AlreadyReceived {
+            source_chain: packet.source,
+            sequence: packet.sequence,
+        });
     }
     let commitment = packet.commitment();
     let path = member_path(member_keys::commitment(packet.sequence));
     client::verify_membership(&source, proof_height, &path, &commitment.0, proof)?;
     if load_client(state, &packet.destination)?.is_none() {
         // Nobody to forward to: answer the source at once, forward nothing.
-        let record = PacketRecord { commitment, destination: packet.destination.clone(), resolved: true };
+        let record = PacketRecord {
+            commitment,
+            destination: packet.destination.clone(),
+            resolved: true,
+        };
         put_typed(state, &ns(), &receipt, &record)?;
         let outcome = Outcome::Acknowledged(Ack::Error(format!("{} is not a member", packet.destination)));
         return record_outcome(state, &packet, &outcome);
     }
-    let record = PacketRecord { commitment, destination: packet.destination.clone(), resolved: false };
+    let record = PacketRecord {
+        commitment,
+        destination: packet.destination.clone(),
+        resolved: false,
+    };
     put_typed(state, &ns(), &receipt, &record)?;
     let forward = hub_keys::forward(&packet.destination, &packet.source, packet.sequence);
     state.put(&ns(), &forward, commitment.0.to_vec())?;
@@ -397,7 +476,10 @@ fn recv_packet(state: &mut dyn StateWrite, packet: Packet, proof_height: u64, pr
 
 /// The open record of a forwarded packet, checked against the packet presented.
 fn pending(state: &(impl StateRead + ?Sized), packet: &Packet) -> Result<PacketRecord> {
-    let not_pending = || Error::NotPending { source_chain: packet.source.clone(), sequence: packet.sequence };
+    let not_pending = || Error::NotPending {
+        source_chain: packet.source.clone(),
+        sequence: packet.sequence,
+    };
     let record = packet_record(state, &packet.source, packet.sequence)?.ok_or_else(not_pending)?;
     if record.resolved {
         return Err(not_pending());
@@ -422,10 +504,23 @@ fn record_outcome(state: &mut dyn StateWrite, packet: &Packet, outcome: &Outcome
     )])
 }
 
-fn resolve(state: &mut dyn StateWrite, packet: &Packet, mut record: PacketRecord, outcome: &Outcome) -> Result<Vec<Event>> {
+fn resolve(
+    state: &mut dyn StateWrite,
+    packet: &Packet,
+    mut record: PacketRecord,
+    outcome: &Outcome,
+) -> Result<Vec<Event>> {
     record.resolved = true;
-    put_typed(state, &ns(), &hub_keys::receipt(&packet.source, packet.sequence), &record)?;
-    state.delete(&ns(), &hub_keys::forward(&packet.destination, &packet.source, packet.sequence))?;
+    put_typed(
+        state,
+        &ns(),
+        &hub_keys::receipt(&packet.source, packet.sequence),
+        &record,
+    )?;
+    state.delete(
+        &ns(),
+        &hub_keys::forward(&packet.destination, &packet.source, packet.sequence),
+    )?;
     record_outcome(state, packet, outcome)
 }
 
@@ -444,13 +539,21 @@ fn acknowledge(
     resolve(state, &packet, record, &Outcome::Acknowledged(ack))
 }
 
-fn timeout(state: &mut dyn StateWrite, packet: Packet, proof_height: u64, proof: &StateProof) -> Result<Vec<Event>> {
+fn timeout(
+    state: &mut dyn StateWrite,
+    packet: Packet,
+    proof_height: u64,
+    proof: &StateProof,
+) -> Result<Vec<Event>> {
     packet.validate()?;
     let record = pending(state, &packet)?;
     let destination = member_client(state, &packet.destination)?;
     let time = client::time_at(&destination, proof_height)?;
     if !packet.expired_at(proof_height, time) {
-        return Err(Error::NotExpired { source_chain: packet.source, sequence: packet.sequence });
+        return Err(Error::NotExpired {
+            source_chain: packet.source,
+            sequence: packet.sequence,
+        });
     }
     let path = member_path(member_keys::receipt(&packet.source, packet.sequence));
     client::verify_non_membership(&destination, proof_height, &path, proof)?;
@@ -459,7 +562,10 @@ fn timeout(state: &mut dyn StateWrite, packet: Packet, proof_height: u64, proof:
 
 fn decide(state: &mut dyn StateWrite, id: &Hash, d: Decision) -> Result<Vec<Event>> {
     state.put(&ns(), &hub_keys::decision(id), d.commitment(id).0.to_vec())?;
-    Ok(vec![Event::new("hub.atomic_decided", &[("id", id.to_hex()), ("decision", format!("{d:?}"))])])
+    Ok(vec![Event::new(
+        "hub.atomic_decided",
+        &[("id", id.to_hex()), ("decision", format!("{d:?}"))],
+    )])
 }
 
 fn prove_prepare(
@@ -485,7 +591,13 @@ fn prove_prepare(
     }
     let chain = member_client(state, &leg.chain)?;
     let path = member_path(member_keys::prepared(&id, index));
-    client::verify_membership(&chain, proof_height, &path, &spec.prepared_commitment(index).0, proof)?;
+    client::verify_membership(
+        &chain,
+        proof_height,
+        &path,
+        &spec.prepared_commitment(index).0,
+        proof,
+    )?;
     let key = hub_keys::atomic(&id);
     let mut record: AtomicRecord = get_typed(state, &ns(), &key)?.unwrap_or_default();
     if record.prepared.is_empty() {
@@ -500,8 +612,10 @@ fn prove_prepare(
     }
     *slot = true;
     put_typed(state, &ns(), &key, &record)?;
-    let mut events =
-        vec![Event::new("hub.leg_proven", &[("id", id.to_hex()), ("index", index.to_string())])];
+    let mut events = vec![Event::new(
+        "hub.leg_proven",
+        &[("id", id.to_hex()), ("index", index.to_string())],
+    )];
     if record.prepared.iter().all(|p| *p) {
         events.extend(decide(state, &id, Decision::Commit)?);
     }

@@ -15,7 +15,11 @@ fn chain(s: &str) -> ChainId {
 
 fn set() -> ValidatorSet {
     let key = SecretKey::from_bytes(Suite::Ed25519, &[5; 32]).unwrap();
-    ValidatorSet::new(vec![Validator { pub_key: key.public_key(), power: 10 }]).unwrap()
+    ValidatorSet::new(vec![Validator {
+        pub_key: key.public_key(),
+        power: 10,
+    }])
+    .unwrap()
 }
 
 fn header(id: &str, next: &ValidatorSet) -> Header {
@@ -35,13 +39,27 @@ fn header(id: &str, next: &ValidatorSet) -> Header {
 }
 
 fn block(time: u64) -> BlockContext {
-    BlockContext { chain_id: chain("hub"), height: 9, time: Time::from_secs(time), proposer: Address([7; 20]) }
+    BlockContext {
+        chain_id: chain("hub"),
+        height: 9,
+        time: Time::from_secs(time),
+        proposer: Address([7; 20]),
+    }
 }
 
-fn run<T>(state: &MemState, time: u64, f: impl FnOnce(&mut dyn StateWrite, &TxContext<'_>) -> T) -> (T, WriteSet) {
+fn run<T>(
+    state: &MemState,
+    time: u64,
+    f: impl FnOnce(&mut dyn StateWrite, &TxContext<'_>) -> T,
+) -> (T, WriteSet) {
     let b = block(time);
     let validators = set();
-    let ctx = TxContext { block: &b, sender: Address([1; 20]), validators: &validators, extensions: &[] };
+    let ctx = TxContext {
+        block: &b,
+        sender: Address([1; 20]),
+        validators: &validators,
+        extensions: &[],
+    };
     let mut o = Overlay::new(state);
     let out = f(&mut o, &ctx);
     o.commit_tx();
@@ -79,7 +97,9 @@ fn members_are_admitted_once_with_a_consistent_header() {
     assert!(matches!(r, Err(Error::Governance(_))));
     assert!(w.is_empty());
     let other = ValidatorSet::new(vec![Validator {
-        pub_key: SecretKey::from_bytes(Suite::Ed25519, &[6; 32]).unwrap().public_key(),
+        pub_key: SecretKey::from_bytes(Suite::Ed25519, &[6; 32])
+            .unwrap()
+            .public_key(),
         power: 1,
     }])
     .unwrap();
@@ -98,9 +118,19 @@ fn members_are_admitted_once_with_a_consistent_header() {
         next_validators: set(),
     };
     let (r, _) = run(&state, 1_001, |s, ctx| governance(s, ctx, mismatched));
-    assert!(matches!(r, Err(Error::Client { source: NativeError::ChainIdMismatch { .. }, .. })));
+    assert!(matches!(
+        r,
+        Err(Error::Client {
+            source: NativeError::ChainIdMismatch { .. },
+            ..
+        })
+    ));
     // Recovery needs an existing client.
-    let recover = HubGov::RecoverClient { chain: chain("beta"), header: header("beta", &set()), next_validators: set() };
+    let recover = HubGov::RecoverClient {
+        chain: chain("beta"),
+        header: header("beta", &set()),
+        next_validators: set(),
+    };
     let (r, _) = run(&state, 1_001, |s, ctx| governance(s, ctx, recover));
     assert!(matches!(r, Err(Error::NoClient(_))));
 }
@@ -113,22 +143,32 @@ fn spec(deadline: u64) -> AtomicSpec {
         denom: Denom::new("cash").unwrap(),
         amount: Amount(5),
     };
-    AtomicSpec { salt: 7, deadline: Time::from_secs(deadline), legs: vec![leg("alpha"), leg("beta")] }
+    AtomicSpec {
+        salt: 7,
+        deadline: Time::from_secs(deadline),
+        legs: vec![leg("alpha"), leg("beta")],
+    }
 }
 
 #[test]
 fn deals_abort_only_after_the_deadline_and_are_decided_once() {
     let state = admitted(&["alpha", "beta"]);
     let s = spec(1_050);
-    let (r, w) = run(&state, 1_049, |st, ctx| handle(st, ctx, HubMsg::AbortExpired { spec: s.clone() }));
+    let (r, w) = run(&state, 1_049, |st, ctx| {
+        handle(st, ctx, HubMsg::AbortExpired { spec: s.clone() })
+    });
     assert!(matches!(r, Err(Error::Atomic(_))));
     assert!(w.is_empty());
-    let (r, w) = run(&state, 1_050, |st, ctx| handle(st, ctx, HubMsg::AbortExpired { spec: s.clone() }));
+    let (r, w) = run(&state, 1_050, |st, ctx| {
+        handle(st, ctx, HubMsg::AbortExpired { spec: s.clone() })
+    });
     r.unwrap();
     let mut state = state;
     state.apply(&w);
     assert_eq!(decision(&state, &s.id()).unwrap(), Some(Decision::Abort));
-    let (r, _) = run(&state, 1_060, |st, ctx| handle(st, ctx, HubMsg::AbortExpired { spec: s.clone() }));
+    let (r, _) = run(&state, 1_060, |st, ctx| {
+        handle(st, ctx, HubMsg::AbortExpired { spec: s.clone() })
+    });
     assert!(matches!(r, Err(Error::AlreadyDecided(_))));
 
     // A prepare proven at or after the deadline aborts the deal (no proof is even looked at).
@@ -137,7 +177,11 @@ fn deals_abort_only_after_the_deadline_and_are_decided_once() {
         spec: late.clone(),
         index: 0,
         proof_height: 3,
-        proof: StateProof::NoNamespace { count: 0, neighbours: vec![], siblings: vec![] },
+        proof: StateProof::NoNamespace {
+            count: 0,
+            neighbours: vec![],
+            siblings: vec![],
+        },
     };
     let (r, w) = run(&state, 1_020, |st, ctx| handle(st, ctx, msg));
     r.unwrap();
@@ -150,7 +194,11 @@ fn deals_abort_only_after_the_deadline_and_are_decided_once() {
         spec: early.clone(),
         index: 1,
         proof_height: 3,
-        proof: StateProof::NoNamespace { count: 0, neighbours: vec![], siblings: vec![] },
+        proof: StateProof::NoNamespace {
+            count: 0,
+            neighbours: vec![],
+            siblings: vec![],
+        },
     };
     let (r, w) = run(&state, 1_020, |st, ctx| handle(st, ctx, msg));
     assert!(matches!(r, Err(Error::Client { .. })), "{r:?}");
@@ -167,14 +215,25 @@ fn packets_need_an_admitted_source() {
         timeout_height: 0,
         timeout_time: Time::from_secs(5_000),
         payload: Payload::Transfer(TransferData {
-            trace: DenomTrace { home: chain("beta"), base: Denom::new("cash").unwrap() },
+            trace: DenomTrace {
+                home: chain("beta"),
+                base: Denom::new("cash").unwrap(),
+            },
             amount: Amount(1),
             sender: Address([1; 20]),
             receiver: Address([2; 20]),
         }),
     };
-    let proof = StateProof::NoNamespace { count: 0, neighbours: vec![], siblings: vec![] };
-    let msg = HubMsg::RecvPacket { packet: packet.clone(), proof_height: 3, proof: proof.clone() };
+    let proof = StateProof::NoNamespace {
+        count: 0,
+        neighbours: vec![],
+        siblings: vec![],
+    };
+    let msg = HubMsg::RecvPacket {
+        packet: packet.clone(),
+        proof_height: 3,
+        proof: proof.clone(),
+    };
     let (r, w) = run(&state, 1_001, |st, ctx| handle(st, ctx, msg));
     assert!(matches!(r, Err(Error::NoClient(_))));
     assert!(w.is_empty());
@@ -182,9 +241,22 @@ fn packets_need_an_admitted_source() {
     let mut from_alpha = packet;
     from_alpha.source = chain("alpha");
     from_alpha.destination = chain("beta");
-    let msg = HubMsg::RecvPacket { packet: from_alpha.clone(), proof_height: 3, proof };
+    let msg = HubMsg::RecvPacket {
+        packet: from_alpha.clone(),
+        proof_height: 3,
+        proof,
+    };
     let (r, w) = run(&state, 1_001, |st, ctx| handle(st, ctx, msg));
-    assert!(matches!(r, Err(Error::Client { source: NativeError::Proof(_), .. })), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(Error::Client {
+                source: NativeError::Proof(_),
+                ..
+            })
+        ),
+        "{r:?}"
+    );
     assert!(w.is_empty());
     assert!(packet_record(&state, &from_alpha.source, 1).unwrap().is_none());
     // Acknowledging a packet the hub never received.
@@ -192,7 +264,11 @@ fn packets_need_an_admitted_source() {
         packet: from_alpha,
         ack: Ack::Success,
         proof_height: 3,
-        proof: StateProof::NoNamespace { count: 0, neighbours: vec![], siblings: vec![] },
+        proof: StateProof::NoNamespace {
+            count: 0,
+            neighbours: vec![],
+            siblings: vec![],
+        },
     };
     let (r, _) = run(&state, 1_001, |st, ctx| handle(st, ctx, msg));
     assert!(matches!(r, Err(Error::NotPending { .. })));

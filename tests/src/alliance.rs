@@ -17,15 +17,15 @@ use causeway_chain::state::{StateRead, StoreView};
 use causeway_chain::testkit::{genesis, TestChain};
 use causeway_chain::tx::{SignedTx, Transaction};
 use causeway_chain::xchain::types::{
-    hub_keys, lock_address, member_keys, namespace, Ack, AtomicSpec, Decision, DenomTrace, LegState, Outcome, Packet,
-    Payload, HUB_NAMESPACE, NAMESPACE,
+    hub_keys, lock_address, member_keys, namespace, Ack, AtomicSpec, Decision, DenomTrace, LegState, Outcome,
+    Packet, Payload, HUB_NAMESPACE, NAMESPACE,
 };
 use causeway_chain::xchain::{self, Endpoint, EndpointGov, EndpointMsg};
 use causeway_hub::{AtomicRecord, Hub, HubGov, HubMsg};
 use causeway_light_client::native::TrustOptions;
 use causeway_light_client::{
-    Address, Canonical, ChainId, Hash, HashAlg, HeaderUpdate, LightClient, NativeClient, SecretKey, StateProof,
-    Suite, Time,
+    Address, Canonical, ChainId, Hash, HashAlg, HeaderUpdate, LightClient, NativeClient, SecretKey,
+    StateProof, Suite, Time,
 };
 use rand::Rng;
 
@@ -59,12 +59,25 @@ impl Chain {
             g.assets.push(GenesisAsset {
                 denom: Denom::new(COIN).unwrap(),
                 issuer: users[0].public_key().address(),
-                balances: users.iter().map(|u| (u.public_key().address(), Amount(USER_BALANCE))).collect(),
+                balances: users
+                    .iter()
+                    .map(|u| (u.public_key().address(), Amount(USER_BALANCE)))
+                    .collect(),
             });
         }
-        let ext = if hub { Hub::extension() } else { Endpoint::extension() };
+        let ext = if hub {
+            Hub::extension()
+        } else {
+            Endpoint::extension()
+        };
         let chain = TestChain::open(dir.path(), g, validators.clone(), vec![ext]).unwrap();
-        Chain { chain, validators, batch: vec![], counts: HashMap::new(), _dir: dir }
+        Chain {
+            chain,
+            validators,
+            batch: vec![],
+            counts: HashMap::new(),
+            _dir: dir,
+        }
     }
 
     /// The chain id.
@@ -93,7 +106,12 @@ impl Chain {
         let base = accounts::account(&self.view(), &address).unwrap().nonce;
         let chain_id = self.id();
         let count = self.counts.entry(address).or_insert(0);
-        let tx = Transaction { chain_id, signer: key.public_key(), nonce: base + *count, messages };
+        let tx = Transaction {
+            chain_id,
+            signer: key.public_key(),
+            nonce: base + *count,
+            messages,
+        };
         *count += 1;
         self.batch.push(tx.sign(key));
         self.batch.len() - 1
@@ -105,13 +123,21 @@ impl Chain {
         let txs = std::mem::take(&mut self.batch);
         let n = txs.len();
         let committed = self.chain.produce(txs).unwrap();
-        assert_eq!(committed.results.txs.len(), n, "every queued transaction fits in the block");
+        assert_eq!(
+            committed.results.txs.len(),
+            n,
+            "every queued transaction fits in the block"
+        );
         committed
     }
 
     /// A value and its proof at `height`.
     pub fn prove(&self, height: u64, ns: &'static str, key: &[u8]) -> (Option<Vec<u8>>, StateProof) {
-        self.chain.app().store().prove(height, &namespace(ns), key).unwrap()
+        self.chain
+            .app()
+            .store()
+            .prove(height, &namespace(ns), key)
+            .unwrap()
     }
 
     /// A header update of a client of this chain from `trusted` to `target`.
@@ -138,7 +164,9 @@ impl Chain {
 
     /// Supply of `denom` on this chain (0 when it does not exist).
     pub fn supply(&self, denom: &Denom) -> u128 {
-        assets::meta(&self.view(), denom).unwrap().map_or(0, |m| m.supply.0)
+        assets::meta(&self.view(), denom)
+            .unwrap()
+            .map_or(0, |m| m.supply.0)
     }
 }
 
@@ -194,7 +222,11 @@ fn decode_hex<T: borsh::BorshDeserialize>(s: &str) -> T {
 impl Knowledge {
     /// Learn from one committed block of `chain`.
     pub fn observe(&mut self, chain: &ChainId, results: &BlockResults) {
-        let events = results.txs.iter().filter(|r| r.is_ok()).flat_map(|r| r.events.iter());
+        let events = results
+            .txs
+            .iter()
+            .filter(|r| r.is_ok())
+            .flat_map(|r| r.events.iter());
         for e in events.chain(results.end_events.iter()) {
             let attr = |k: &str| e.attribute(k).unwrap_or_default().to_string();
             match e.kind.as_str() {
@@ -224,12 +256,22 @@ impl Knowledge {
                 }
                 "xchain.leg_prepared" => {
                     let spec = AtomicSpec::decode(&hex::decode(attr("spec")).unwrap()).unwrap();
-                    self.bump("prepared", chain, chain, attr("index").parse::<u64>().unwrap() ^ id_tag(&spec));
+                    self.bump(
+                        "prepared",
+                        chain,
+                        chain,
+                        attr("index").parse::<u64>().unwrap() ^ id_tag(&spec),
+                    );
                     self.specs.insert(spec.id(), spec);
                 }
                 "xchain.leg_decided" => {
                     let id = Hash::from_hex(&attr("id")).unwrap();
-                    self.bump("leg_decided", chain, chain, attr("index").parse::<u64>().unwrap() ^ hash_tag(&id));
+                    self.bump(
+                        "leg_decided",
+                        chain,
+                        chain,
+                        attr("index").parse::<u64>().unwrap() ^ hash_tag(&id),
+                    );
                 }
                 "hub.atomic_decided" => {
                     let id = Hash::from_hex(&attr("id")).unwrap();
@@ -241,12 +283,24 @@ impl Knowledge {
     }
 
     fn bump(&mut self, kind: &str, chain: &ChainId, source: &ChainId, seq: u64) {
-        *self.once.entry((kind.into(), chain.to_string(), source.to_string(), seq.to_string())).or_insert(0) += 1;
+        *self
+            .once
+            .entry((
+                kind.into(),
+                chain.to_string(),
+                source.to_string(),
+                seq.to_string(),
+            ))
+            .or_insert(0) += 1;
     }
 
     /// Once-only facts seen more than once.
     pub fn repeated(&self) -> Vec<String> {
-        self.once.iter().filter(|(_, n)| **n > 1).map(|(k, n)| format!("{k:?} x{n}")).collect()
+        self.once
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(k, n)| format!("{k:?} x{n}"))
+            .collect()
     }
 }
 
@@ -272,9 +326,23 @@ pub struct Alliance {
 fn pass(chain: &mut Chain, actions: Vec<causeway_chain::message::GovAction>, first: u64) {
     let n = actions.len() as u64;
     let keys = chain.validators.clone();
-    chain.submit(&keys[0], actions.into_iter().map(|action| Message::Propose { action }).collect());
+    chain.submit(
+        &keys[0],
+        actions
+            .into_iter()
+            .map(|action| Message::Propose { action })
+            .collect(),
+    );
     for k in &keys[1..3] {
-        chain.submit(k, (first..first + n).map(|proposal| Message::Vote { proposal, approve: true }).collect());
+        chain.submit(
+            k,
+            (first..first + n)
+                .map(|proposal| Message::Vote {
+                    proposal,
+                    approve: true,
+                })
+                .collect(),
+        );
     }
 }
 
@@ -289,7 +357,10 @@ impl Alliance {
             })
             .collect();
         let hub = Chain::open(HUB, &users, true);
-        let members = MEMBERS[..n].iter().map(|id| Chain::open(id, &users, false)).collect();
+        let members = MEMBERS[..n]
+            .iter()
+            .map(|id| Chain::open(id, &users, false))
+            .collect();
         let mut a = Alliance { hub, members, users };
         a.produce_all();
         let admissions = a
@@ -320,10 +391,16 @@ impl Alliance {
         }
         let blocks = a.produce_all();
         for (_, c) in blocks {
-            assert!(c.results.txs.iter().all(|r| r.is_ok()), "governance set-up failed: {:?}", c.results.txs);
+            assert!(
+                c.results.txs.iter().all(|r| r.is_ok()),
+                "governance set-up failed: {:?}",
+                c.results.txs
+            );
         }
         for m in &a.members {
-            assert!(causeway_hub::load_client(&a.hub.view(), &m.id()).unwrap().is_some());
+            assert!(causeway_hub::load_client(&a.hub.view(), &m.id())
+                .unwrap()
+                .is_some());
             assert!(xchain::load_hub_client(&m.view()).unwrap().is_some());
         }
         a
@@ -361,7 +438,9 @@ impl Alliance {
 
     /// The hub's client of member `i` (latest state).
     pub fn hub_client_of(&self, i: usize) -> NativeClient {
-        causeway_hub::load_client(&self.hub.view(), &self.members[i].id()).unwrap().unwrap()
+        causeway_hub::load_client(&self.hub.view(), &self.members[i].id())
+            .unwrap()
+            .unwrap()
     }
 
     /// Member `i`'s client of the hub (latest state).
@@ -379,7 +458,14 @@ impl Alliance {
             return (vec![], h);
         }
         let update = m.header_update(c.latest_height(), h);
-        (vec![HubMsg::UpdateClient { chain: m.id(), update }.into_message()], h)
+        (
+            vec![HubMsg::UpdateClient {
+                chain: m.id(),
+                update,
+            }
+            .into_message()],
+            h,
+        )
     }
 
     /// Messages bringing member `i`'s client of the hub to the hub's latest height, and that height.
@@ -389,7 +475,13 @@ impl Alliance {
         if c.consensus_state(h).is_some() {
             return (vec![], h);
         }
-        (vec![EndpointMsg::UpdateHubClient { update: self.hub.header_update(c.latest_height(), h) }.into_message()], h)
+        (
+            vec![EndpointMsg::UpdateHubClient {
+                update: self.hub.header_update(c.latest_height(), h),
+            }
+            .into_message()],
+            h,
+        )
     }
 
     fn member_of(&self, chain: &ChainId) -> usize {
@@ -402,7 +494,9 @@ impl Alliance {
         if src.endpoint_get(&member_keys::commitment(p.sequence)).is_none() {
             return false;
         }
-        let Some(dst) = self.member(&p.destination) else { return true };
+        let Some(dst) = self.member(&p.destination) else {
+            return true;
+        };
         self.members[dst].endpoint_get(&member_keys::receipt(&p.source, p.sequence))
             != Some(Ack::Success.commitment().0.to_vec())
     }
@@ -424,7 +518,9 @@ impl Alliance {
                                 jobs.push(Job::HubAck(p.clone(), ack.clone()));
                             }
                         }
-                        None if p.expired_at(dst.height(), dst.time()) => jobs.push(Job::HubTimeout(p.clone())),
+                        None if p.expired_at(dst.height(), dst.time()) => {
+                            jobs.push(Job::HubTimeout(p.clone()))
+                        }
                         None => jobs.push(Job::MemberRecv(p.clone())),
                     }
                 }
@@ -445,7 +541,9 @@ impl Alliance {
                         continue;
                     }
                     let record: AtomicRecord =
-                        get_typed(&hub, &namespace(HUB_NAMESPACE), &hub_keys::atomic(id)).unwrap().unwrap_or_default();
+                        get_typed(&hub, &namespace(HUB_NAMESPACE), &hub_keys::atomic(id))
+                            .unwrap()
+                            .unwrap_or_default();
                     for (i, leg) in spec.legs.iter().enumerate() {
                         let chain = &self.members[self.member_of(&leg.chain)];
                         let proven = record.prepared.get(i).copied().unwrap_or(false);
@@ -479,7 +577,14 @@ impl Alliance {
                 let i = self.member_of(&p.source);
                 let (mut msgs, h) = self.update_on_hub(i);
                 let (_, proof) = self.members[i].prove(h, NAMESPACE, &member_keys::commitment(p.sequence));
-                msgs.push(HubMsg::RecvPacket { packet: p.clone(), proof_height: h, proof }.into_message());
+                msgs.push(
+                    HubMsg::RecvPacket {
+                        packet: p.clone(),
+                        proof_height: h,
+                        proof,
+                    }
+                    .into_message(),
+                );
                 (Target::Hub, msgs)
             }
             Job::MemberRecv(p) => {
@@ -487,46 +592,84 @@ impl Alliance {
                 let (mut msgs, h) = self.update_on_member(i);
                 let key = hub_keys::forward(&p.destination, &p.source, p.sequence);
                 let (_, proof) = self.hub.prove(h, HUB_NAMESPACE, &key);
-                msgs.push(EndpointMsg::RecvPacket { packet: p.clone(), proof_height: h, proof }.into_message());
+                msgs.push(
+                    EndpointMsg::RecvPacket {
+                        packet: p.clone(),
+                        proof_height: h,
+                        proof,
+                    }
+                    .into_message(),
+                );
                 (Target::Member(i), msgs)
             }
             Job::HubAck(p, ack) => {
                 let i = self.member_of(&p.destination);
                 let (mut msgs, h) = self.update_on_hub(i);
-                let (_, proof) = self.members[i].prove(h, NAMESPACE, &member_keys::receipt(&p.source, p.sequence));
+                let (_, proof) =
+                    self.members[i].prove(h, NAMESPACE, &member_keys::receipt(&p.source, p.sequence));
                 msgs.push(
-                    HubMsg::AcknowledgePacket { packet: p.clone(), ack: ack.clone(), proof_height: h, proof }
-                        .into_message(),
+                    HubMsg::AcknowledgePacket {
+                        packet: p.clone(),
+                        ack: ack.clone(),
+                        proof_height: h,
+                        proof,
+                    }
+                    .into_message(),
                 );
                 (Target::Hub, msgs)
             }
             Job::HubTimeout(p) => {
                 let i = self.member_of(&p.destination);
                 let (mut msgs, h) = self.update_on_hub(i);
-                let (_, proof) = self.members[i].prove(h, NAMESPACE, &member_keys::receipt(&p.source, p.sequence));
-                msgs.push(HubMsg::TimeoutPacket { packet: p.clone(), proof_height: h, proof }.into_message());
+                let (_, proof) =
+                    self.members[i].prove(h, NAMESPACE, &member_keys::receipt(&p.source, p.sequence));
+                msgs.push(
+                    HubMsg::TimeoutPacket {
+                        packet: p.clone(),
+                        proof_height: h,
+                        proof,
+                    }
+                    .into_message(),
+                );
                 (Target::Hub, msgs)
             }
             Job::Resolve(p, outcome) => {
                 let i = self.member_of(&p.source);
                 let (mut msgs, h) = self.update_on_member(i);
-                let (_, proof) = self.hub.prove(h, HUB_NAMESPACE, &hub_keys::outcome(&p.source, p.sequence));
+                let (_, proof) = self
+                    .hub
+                    .prove(h, HUB_NAMESPACE, &hub_keys::outcome(&p.source, p.sequence));
                 msgs.push(
-                    EndpointMsg::ResolvePacket { packet: p.clone(), outcome: outcome.clone(), proof_height: h, proof }
-                        .into_message(),
+                    EndpointMsg::ResolvePacket {
+                        packet: p.clone(),
+                        outcome: outcome.clone(),
+                        proof_height: h,
+                        proof,
+                    }
+                    .into_message(),
                 );
                 (Target::Member(i), msgs)
             }
             Job::ProvePrepare(spec, index) => {
                 let i = self.member_of(&spec.legs[*index as usize].chain);
                 let (mut msgs, h) = self.update_on_hub(i);
-                let (_, proof) = self.members[i].prove(h, NAMESPACE, &member_keys::prepared(&spec.id(), *index));
+                let (_, proof) =
+                    self.members[i].prove(h, NAMESPACE, &member_keys::prepared(&spec.id(), *index));
                 msgs.push(
-                    HubMsg::ProvePrepare { spec: spec.clone(), index: *index, proof_height: h, proof }.into_message(),
+                    HubMsg::ProvePrepare {
+                        spec: spec.clone(),
+                        index: *index,
+                        proof_height: h,
+                        proof,
+                    }
+                    .into_message(),
                 );
                 (Target::Hub, msgs)
             }
-            Job::AbortExpired(spec) => (Target::Hub, vec![HubMsg::AbortExpired { spec: spec.clone() }.into_message()]),
+            Job::AbortExpired(spec) => (
+                Target::Hub,
+                vec![HubMsg::AbortExpired { spec: spec.clone() }.into_message()],
+            ),
             Job::ApplyDecision(spec, index, decision) => {
                 let i = self.member_of(&spec.legs[*index as usize].chain);
                 let (mut msgs, h) = self.update_on_member(i);
@@ -576,13 +719,23 @@ impl Alliance {
                     let m = &self.members[i];
                     let mut update = m.header_update(self.hub_client_of(i).latest_height(), m.height());
                     update.header.state_root = Hash(rng.gen());
-                    (Target::Hub, vec![HubMsg::UpdateClient { chain: m.id(), update }.into_message()])
+                    (
+                        Target::Hub,
+                        vec![HubMsg::UpdateClient {
+                            chain: m.id(),
+                            update,
+                        }
+                        .into_message()],
+                    )
                 }
                 Target::Member(i) => {
                     let c = self.member_client(i);
                     let mut update = self.hub.header_update(c.latest_height(), self.hub.height());
                     update.header.state_root = Hash(rng.gen());
-                    (target, vec![EndpointMsg::UpdateHubClient { update }.into_message()])
+                    (
+                        target,
+                        vec![EndpointMsg::UpdateHubClient { update }.into_message()],
+                    )
                 }
             });
         }
@@ -595,7 +748,12 @@ impl Alliance {
                     NAMESPACE,
                     &member_keys::commitment(p.sequence),
                 );
-                HubMsg::RecvPacket { packet: inflate(p), proof_height: h, proof }.into_message()
+                HubMsg::RecvPacket {
+                    packet: inflate(p),
+                    proof_height: h,
+                    proof,
+                }
+                .into_message()
             }
             Job::MemberRecv(p) => {
                 // Either a changed packet, or a timeout claimed on the hub before the deadline.
@@ -604,7 +762,12 @@ impl Alliance {
                     let (_, h) = self.update_on_member(i);
                     let key = hub_keys::forward(&p.destination, &p.source, p.sequence);
                     let (_, proof) = self.hub.prove(h, HUB_NAMESPACE, &key);
-                    EndpointMsg::RecvPacket { packet: inflate(p), proof_height: h, proof }.into_message()
+                    EndpointMsg::RecvPacket {
+                        packet: inflate(p),
+                        proof_height: h,
+                        proof,
+                    }
+                    .into_message()
                 } else {
                     let i = self.member_of(&p.destination);
                     let (mut msgs, h) = self.update_on_hub(i);
@@ -615,7 +778,14 @@ impl Alliance {
                         return None;
                     }
                     let (_, proof) = m.prove(h, NAMESPACE, &member_keys::receipt(&p.source, p.sequence));
-                    msgs.push(HubMsg::TimeoutPacket { packet: p.clone(), proof_height: h, proof }.into_message());
+                    msgs.push(
+                        HubMsg::TimeoutPacket {
+                            packet: p.clone(),
+                            proof_height: h,
+                            proof,
+                        }
+                        .into_message(),
+                    );
                     return Some((Target::Hub, msgs));
                 }
             }
@@ -626,8 +796,15 @@ impl Alliance {
                 };
                 let i = self.member_of(&p.destination);
                 let (_, h) = self.update_on_hub(i);
-                let (_, proof) = self.members[i].prove(h, NAMESPACE, &member_keys::receipt(&p.source, p.sequence));
-                HubMsg::AcknowledgePacket { packet: p.clone(), ack: flipped, proof_height: h, proof }.into_message()
+                let (_, proof) =
+                    self.members[i].prove(h, NAMESPACE, &member_keys::receipt(&p.source, p.sequence));
+                HubMsg::AcknowledgePacket {
+                    packet: p.clone(),
+                    ack: flipped,
+                    proof_height: h,
+                    proof,
+                }
+                .into_message()
             }
             Job::Resolve(p, outcome) => {
                 let flipped = match outcome {
@@ -636,9 +813,16 @@ impl Alliance {
                 };
                 let i = self.member_of(&p.source);
                 let (_, h) = self.update_on_member(i);
-                let (_, proof) = self.hub.prove(h, HUB_NAMESPACE, &hub_keys::outcome(&p.source, p.sequence));
-                EndpointMsg::ResolvePacket { packet: p.clone(), outcome: flipped, proof_height: h, proof }
-                    .into_message()
+                let (_, proof) = self
+                    .hub
+                    .prove(h, HUB_NAMESPACE, &hub_keys::outcome(&p.source, p.sequence));
+                EndpointMsg::ResolvePacket {
+                    packet: p.clone(),
+                    outcome: flipped,
+                    proof_height: h,
+                    proof,
+                }
+                .into_message()
             }
             Job::ApplyDecision(spec, index, d) => {
                 let flipped = match d {
@@ -648,15 +832,24 @@ impl Alliance {
                 let i = self.member_of(&spec.legs[*index as usize].chain);
                 let (_, h) = self.update_on_member(i);
                 let (_, proof) = self.hub.prove(h, HUB_NAMESPACE, &hub_keys::decision(&spec.id()));
-                EndpointMsg::ApplyDecision { spec: spec.clone(), index: *index, decision: flipped, proof_height: h, proof }
-                    .into_message()
+                EndpointMsg::ApplyDecision {
+                    spec: spec.clone(),
+                    index: *index,
+                    decision: flipped,
+                    proof_height: h,
+                    proof,
+                }
+                .into_message()
             }
             Job::ProvePrepare(spec, _) => {
                 // Abort before the deadline.
                 if self.hub.chain.next_time() >= spec.deadline {
                     return None;
                 }
-                return Some((Target::Hub, vec![HubMsg::AbortExpired { spec: spec.clone() }.into_message()]));
+                return Some((
+                    Target::Hub,
+                    vec![HubMsg::AbortExpired { spec: spec.clone() }.into_message()],
+                ));
             }
             Job::HubTimeout(_) | Job::AbortExpired(_) => return None,
         };
@@ -673,9 +866,16 @@ impl Alliance {
         let genesis_supply = USER_BALANCE * self.users.len() as u128;
         for home in &self.members {
             if home.supply(&coin) != genesis_supply {
-                return Err(format!("{} supply {} != {genesis_supply}", home.id(), home.supply(&coin)));
+                return Err(format!(
+                    "{} supply {} != {genesis_supply}",
+                    home.id(),
+                    home.supply(&coin)
+                ));
             }
-            let trace = DenomTrace { home: home.id(), base: coin.clone() };
+            let trace = DenomTrace {
+                home: home.id(),
+                base: coin.clone(),
+            };
             let voucher = trace.voucher_denom();
             let mut total_escrow = 0u128;
             for other in &self.members {
@@ -710,7 +910,10 @@ impl Alliance {
             }
             let held = home.balance(&coin, &causeway_chain::xchain::types::escrow_address());
             if held != total_escrow {
-                return Err(format!("{} escrow account holds {held}, counters say {total_escrow}", home.id()));
+                return Err(format!(
+                    "{} escrow account holds {held}, counters say {total_escrow}",
+                    home.id()
+                ));
             }
         }
         Ok(())
@@ -740,8 +943,15 @@ impl Alliance {
             let aborted = states.contains(&Some(LegState::Aborted));
             let ok = match decision {
                 None => !committed && !aborted,
-                Some(Decision::Commit) => !aborted && (!finished || states.iter().all(|s| *s == Some(LegState::Committed))),
-                Some(Decision::Abort) => !committed && (!finished || states.iter().all(|s| *s == Some(LegState::Aborted))),
+                // The hub commits only after verifying every prepare: no leg may be unprepared.
+                Some(Decision::Commit) => {
+                    !aborted
+                        && !states.contains(&None)
+                        && (!finished || states.iter().all(|s| *s == Some(LegState::Committed)))
+                }
+                Some(Decision::Abort) => {
+                    !committed && (!finished || states.iter().all(|s| *s == Some(LegState::Aborted)))
+                }
             };
             if !ok || (finished && decision.is_none()) {
                 return Err(format!("deal {id}: decision {decision:?}, legs {states:?}"));
@@ -750,7 +960,11 @@ impl Alliance {
         for (m, chain) in self.members.iter().enumerate() {
             let held = chain.balance(&coin, &lock_address());
             if held != locked[m] {
-                return Err(format!("{} lock account holds {held}, prepared legs {}", chain.id(), locked[m]));
+                return Err(format!(
+                    "{} lock account holds {held}, prepared legs {}",
+                    chain.id(),
+                    locked[m]
+                ));
             }
         }
         Ok(())
@@ -766,33 +980,83 @@ fn inflate(p: &Packet) -> Packet {
 }
 
 fn replace_proof(m: Message, garbage: StateProof) -> Option<Message> {
-    let Message::Ext { module, body } = &m else { return None };
+    let Message::Ext { module, body } = &m else {
+        return None;
+    };
     if module == causeway_chain::xchain::types::HUB_MODULE {
         let msg = match HubMsg::decode(&body.0).ok()? {
-            HubMsg::RecvPacket { packet, proof_height, .. } => HubMsg::RecvPacket { packet, proof_height, proof: garbage },
-            HubMsg::AcknowledgePacket { packet, ack, proof_height, .. } => {
-                HubMsg::AcknowledgePacket { packet, ack, proof_height, proof: garbage }
-            }
-            HubMsg::TimeoutPacket { packet, proof_height, .. } => {
-                HubMsg::TimeoutPacket { packet, proof_height, proof: garbage }
-            }
-            HubMsg::ProvePrepare { spec, index, proof_height, .. } => {
-                HubMsg::ProvePrepare { spec, index, proof_height, proof: garbage }
-            }
+            HubMsg::RecvPacket {
+                packet, proof_height, ..
+            } => HubMsg::RecvPacket {
+                packet,
+                proof_height,
+                proof: garbage,
+            },
+            HubMsg::AcknowledgePacket {
+                packet,
+                ack,
+                proof_height,
+                ..
+            } => HubMsg::AcknowledgePacket {
+                packet,
+                ack,
+                proof_height,
+                proof: garbage,
+            },
+            HubMsg::TimeoutPacket {
+                packet, proof_height, ..
+            } => HubMsg::TimeoutPacket {
+                packet,
+                proof_height,
+                proof: garbage,
+            },
+            HubMsg::ProvePrepare {
+                spec,
+                index,
+                proof_height,
+                ..
+            } => HubMsg::ProvePrepare {
+                spec,
+                index,
+                proof_height,
+                proof: garbage,
+            },
             _ => return None,
         };
         Some(msg.into_message())
     } else {
         let msg = match EndpointMsg::decode(&body.0).ok()? {
-            EndpointMsg::RecvPacket { packet, proof_height, .. } => {
-                EndpointMsg::RecvPacket { packet, proof_height, proof: garbage }
-            }
-            EndpointMsg::ResolvePacket { packet, outcome, proof_height, .. } => {
-                EndpointMsg::ResolvePacket { packet, outcome, proof_height, proof: garbage }
-            }
-            EndpointMsg::ApplyDecision { spec, index, decision, proof_height, .. } => {
-                EndpointMsg::ApplyDecision { spec, index, decision, proof_height, proof: garbage }
-            }
+            EndpointMsg::RecvPacket {
+                packet, proof_height, ..
+            } => EndpointMsg::RecvPacket {
+                packet,
+                proof_height,
+                proof: garbage,
+            },
+            EndpointMsg::ResolvePacket {
+                packet,
+                outcome,
+                proof_height,
+                ..
+            } => EndpointMsg::ResolvePacket {
+                packet,
+                outcome,
+                proof_height,
+                proof: garbage,
+            },
+            EndpointMsg::ApplyDecision {
+                spec,
+                index,
+                decision,
+                proof_height,
+                ..
+            } => EndpointMsg::ApplyDecision {
+                spec,
+                index,
+                decision,
+                proof_height,
+                proof: garbage,
+            },
             _ => return None,
         };
         Some(msg.into_message())
@@ -801,7 +1065,10 @@ fn replace_proof(m: Message, garbage: StateProof) -> Option<Message> {
 
 /// Trust options of the alliance's clients.
 pub fn options(chain: &ChainId) -> TrustOptions {
-    TrustOptions { max_consensus_states: KEPT_STATES, ..TrustOptions::new(chain.clone(), HashAlg::Sha256) }
+    TrustOptions {
+        max_consensus_states: KEPT_STATES,
+        ..TrustOptions::new(chain.clone(), HashAlg::Sha256)
+    }
 }
 
 /// True when the transaction failed.
@@ -816,7 +1083,9 @@ fn run_msgs(
 ) -> Result<Vec<causeway_chain::exec::Event>, xchain::Error> {
     let mut last = Ok(vec![]);
     for m in msgs {
-        let Message::Ext { module, body } = m else { panic!("not a cross-chain message: {m:?}") };
+        let Message::Ext { module, body } = m else {
+            panic!("not a cross-chain message: {m:?}")
+        };
         last = if module == causeway_chain::xchain::types::HUB_MODULE {
             causeway_hub::handle(s, ctx, HubMsg::decode(&body.0).unwrap())
         } else {
@@ -832,7 +1101,10 @@ fn run_msgs(
 /// Execute `msgs` on a chain's latest state as its next block would, without committing: the typed result of the
 /// last message (every earlier one must succeed), and whether the last message left state as the earlier ones
 /// did (a failure must write nothing).
-fn exec_on(chain: &Chain, msgs: &[Message]) -> (Result<Vec<causeway_chain::exec::Event>, xchain::Error>, bool) {
+fn exec_on(
+    chain: &Chain,
+    msgs: &[Message],
+) -> (Result<Vec<causeway_chain::exec::Event>, xchain::Error>, bool) {
     let block = causeway_chain::exec::BlockContext {
         chain_id: chain.id(),
         height: chain.height() + 1,
@@ -861,7 +1133,11 @@ impl Alliance {
     /// Execute `msgs` (as [`Alliance::build`] or [`Alliance::forge`] make them) on the target's latest state as
     /// its next block would, without committing: the typed result of the last message, and whether state is as
     /// if the last message had not run.
-    pub fn exec(&self, t: Target, msgs: &[Message]) -> (Result<Vec<causeway_chain::exec::Event>, xchain::Error>, bool) {
+    pub fn exec(
+        &self,
+        t: Target,
+        msgs: &[Message],
+    ) -> (Result<Vec<causeway_chain::exec::Event>, xchain::Error>, bool) {
         exec_on(self.chain(t), msgs)
     }
 }

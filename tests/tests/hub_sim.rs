@@ -5,7 +5,8 @@
 //! every forged transaction was rejected. At the end, once an honest relayer has drained everything, every packet
 //! is resolved, every deal is all-commit or all-abort, and escrow equals vouchers outstanding exactly.
 //!
-//! Deterministic: seeded ChaCha. `CAUSEWAY_SIM_SEEDS` (default 2) and `CAUSEWAY_SIM_ROUNDS` (default 30) scale it.
+//! Deterministic: seeded ChaCha. `CAUSEWAY_SIM_SEEDS` (default 3) and `CAUSEWAY_SIM_ROUNDS` (default 50) scale it
+//! (e.g. 20 seeds of 200 rounds: thousands of transfers and hundreds of deals).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use causeway_chain::message::{Amount, Denom};
@@ -29,6 +30,7 @@ struct Relayer {
 #[derive(Debug, Default)]
 struct Stats {
     sends: usize,
+    packets: usize,
     delivered: usize,
     refunded: usize,
     deals: usize,
@@ -39,7 +41,10 @@ struct Stats {
 }
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A prepare a payer will submit at `round`.
@@ -51,7 +56,13 @@ struct LaterPrepare {
     index: u32,
 }
 
-fn user_actions(a: &mut Alliance, rng: &mut ChaCha8Rng, round: usize, later: &mut Vec<LaterPrepare>, s: &mut Stats) {
+fn user_actions(
+    a: &mut Alliance,
+    rng: &mut ChaCha8Rng,
+    round: usize,
+    later: &mut Vec<LaterPrepare>,
+    s: &mut Stats,
+) {
     let coin = Denom::new(COIN).unwrap();
     let n = a.members.len();
     for _ in 0..rng.gen_range(1..=3) {
@@ -65,16 +76,31 @@ fn user_actions(a: &mut Alliance, rng: &mut ChaCha8Rng, round: usize, later: &mu
         let receiver = a.users[rng.gen_range(0..a.users.len())].public_key().address();
         // A voucher going home (or, sometimes, the wrong way: refused at send), else the native coin.
         let denom = match rng.gen_range(0..10) {
-            0..=2 => DenomTrace { home: a.members[dst].id(), base: coin.clone() }.voucher_denom(),
+            0..=2 => DenomTrace {
+                home: a.members[dst].id(),
+                base: coin.clone(),
+            }
+            .voucher_denom(),
             3 => {
                 let third = (0..n).find(|i| *i != src && *i != dst).unwrap_or(dst);
-                DenomTrace { home: a.members[third].id(), base: coin.clone() }.voucher_denom()
+                DenomTrace {
+                    home: a.members[third].id(),
+                    base: coin.clone(),
+                }
+                .voucher_denom()
             }
             _ => coin.clone(),
         };
         let held = a.members[src].balance(&denom, &key.public_key().address());
-        let amount = if held > 0 && rng.gen_bool(0.8) { rng.gen_range(1..=held.min(5_000)) } else { rng.gen_range(1..5_000) };
-        let timeout = a.members[dst].chain.next_time().plus(std::time::Duration::from_secs(rng.gen_range(2..15)));
+        let amount = if held > 0 && rng.gen_bool(0.8) {
+            rng.gen_range(1..=held.min(5_000))
+        } else {
+            rng.gen_range(1..5_000)
+        };
+        let timeout = a.members[dst]
+            .chain
+            .next_time()
+            .plus(std::time::Duration::from_secs(rng.gen_range(2..15)));
         let msg = EndpointMsg::SendTransfer {
             destination: a.members[dst].id(),
             denom,
@@ -105,13 +131,27 @@ fn user_actions(a: &mut Alliance, rng: &mut ChaCha8Rng, round: usize, later: &mu
                 (m, from, leg)
             })
             .collect();
-        let deadline = a.hub.chain.next_time().plus(std::time::Duration::from_secs(rng.gen_range(3..10)));
-        let spec = AtomicSpec { salt: rng.gen(), deadline, legs: legs.iter().map(|(_, _, l)| l.clone()).collect() };
+        let deadline = a
+            .hub
+            .chain
+            .next_time()
+            .plus(std::time::Duration::from_secs(rng.gen_range(3..10)));
+        let spec = AtomicSpec {
+            salt: rng.gen(),
+            deadline,
+            legs: legs.iter().map(|(_, _, l)| l.clone()).collect(),
+        };
         s.deals += 1;
         for (index, (m, from, _)) in legs.into_iter().enumerate() {
             // Most payers prepare at once or a little later; some never do (the deal must then abort).
             if rng.gen_bool(0.9) {
-                later.push(LaterPrepare { round: round + rng.gen_range(0..4), member: m, user: from, spec: spec.clone(), index: index as u32 });
+                later.push(LaterPrepare {
+                    round: round + rng.gen_range(0..4),
+                    member: m,
+                    user: from,
+                    spec: spec.clone(),
+                    index: index as u32,
+                });
             }
         }
     }
@@ -131,7 +171,11 @@ fn run(seed: u64, rounds: usize) -> Stats {
         held: vec![],
     };
     // A lossy duplicating relayer, a slow reordering one, and a liar that mostly forges.
-    let mut relayers = [relayer(0, 0.5, 0.0, 0.3, 0.0), relayer(1, 0.3, 0.5, 0.1, 0.0), relayer(2, 0.3, 0.2, 0.0, 0.6)];
+    let mut relayers = [
+        relayer(0, 0.5, 0.0, 0.3, 0.0),
+        relayer(1, 0.3, 0.5, 0.1, 0.0),
+        relayer(2, 0.3, 0.2, 0.0, 0.6),
+    ];
     let mut later: Vec<LaterPrepare> = vec![];
     let drain_limit = 60;
     let mut finished = false;
@@ -144,7 +188,14 @@ fn run(seed: u64, rounds: usize) -> Stats {
         later = rest;
         for p in due {
             let key = a.users[p.user].clone();
-            a.members[p.member].submit(&key, vec![EndpointMsg::PrepareLeg { spec: p.spec.clone(), index: p.index }.into_message()]);
+            a.members[p.member].submit(
+                &key,
+                vec![EndpointMsg::PrepareLeg {
+                    spec: p.spec.clone(),
+                    index: p.index,
+                }
+                .into_message()],
+            );
             k.specs.insert(p.spec.id(), p.spec);
         }
 
@@ -197,38 +248,64 @@ fn run(seed: u64, rounds: usize) -> Stats {
         for (t, at) in forged {
             let (_, c) = blocks.iter().find(|(bt, _)| *bt == t).unwrap();
             let r = &c.results.txs[at];
-            assert!(failed(r), "seed {seed} round {round}: a forged transaction on {t:?} was accepted: {:?}", r.events);
+            assert!(
+                failed(r),
+                "seed {seed} round {round}: a forged transaction on {t:?} was accepted: {:?}",
+                r.events
+            );
             s.forged += 1;
         }
         let repeated = k.repeated();
-        assert!(repeated.is_empty(), "seed {seed} round {round}: once-only facts repeated: {repeated:?}");
-        a.check_supply(&k).unwrap_or_else(|e| panic!("seed {seed} round {round}: supply: {e}"));
-        a.check_atomic(&k, false).unwrap_or_else(|e| panic!("seed {seed} round {round}: atomicity: {e}"));
+        assert!(
+            repeated.is_empty(),
+            "seed {seed} round {round}: once-only facts repeated: {repeated:?}"
+        );
+        a.check_supply(&k)
+            .unwrap_or_else(|e| panic!("seed {seed} round {round}: supply: {e}"));
+        a.check_atomic(&k, false)
+            .unwrap_or_else(|e| panic!("seed {seed} round {round}: atomicity: {e}"));
     }
-    assert!(finished, "seed {seed}: the honest relayer did not drain everything: {:?}", a.jobs(&k));
-    a.check_atomic(&k, true).unwrap_or_else(|e| panic!("seed {seed} at the end: atomicity: {e}"));
+    assert!(
+        finished,
+        "seed {seed}: the honest relayer did not drain everything: {:?}",
+        a.jobs(&k)
+    );
+    a.check_atomic(&k, true)
+        .unwrap_or_else(|e| panic!("seed {seed} at the end: atomicity: {e}"));
     for p in k.packets.values() {
-        assert!(!a.in_flight(p), "seed {seed}: packet {}/{} never resolved", p.source, p.sequence);
+        assert!(
+            !a.in_flight(p),
+            "seed {seed}: packet {}/{} never resolved",
+            p.source,
+            p.sequence
+        );
     }
     a.check_supply(&k).unwrap();
+    s.packets = k.packets.len();
     s.delivered = k.outcomes.values().filter(|o| !o.is_failure()).count();
     s.refunded = k.outcomes.values().filter(|o| o.is_failure()).count();
-    for (id, _) in &k.specs {
+    for id in k.specs.keys() {
         match causeway_hub::decision(&a.hub.view(), id).unwrap() {
             Some(causeway_chain::xchain::types::Decision::Commit) => s.committed += 1,
             _ => s.aborted += 1,
         }
     }
-    let timeouts = k.outcomes.values().filter(|o| matches!(o, Outcome::TimedOut)).count();
-    assert!(s.delivered > 0 && timeouts > 0 && s.committed > 0 && s.aborted > 0 && s.forged > 0,
-        "seed {seed}: the run did not exercise every path: {s:?}, {timeouts} timeouts");
+    let timeouts = k
+        .outcomes
+        .values()
+        .filter(|o| matches!(o, Outcome::TimedOut))
+        .count();
+    assert!(
+        s.delivered > 0 && timeouts > 0 && s.committed > 0 && s.aborted > 0 && s.forged > 0,
+        "seed {seed}: the run did not exercise every path: {s:?}, {timeouts} timeouts"
+    );
     s
 }
 
 #[test]
 fn alliance_survives_adversarial_relayers() {
-    let seeds = env("CAUSEWAY_SIM_SEEDS", 2) as u64;
-    let rounds = env("CAUSEWAY_SIM_ROUNDS", 30);
+    let seeds = env("CAUSEWAY_SIM_SEEDS", 3) as u64;
+    let rounds = env("CAUSEWAY_SIM_ROUNDS", 50);
     for seed in 0..seeds {
         let s = run(seed, rounds);
         eprintln!("seed {seed}: {s:?}");

@@ -5,8 +5,8 @@
 //! consensus state), so it survives restarts with the chain's state and is itself provable.
 
 use causeway_light_client::{
-    Canonical, ChainId, Header, HeaderUpdate, LightClient, Misbehaviour, Namespace, NativeClient, StateProof, Time,
-    TrustOptions, ValidatorSet,
+    Canonical, ChainId, Header, HeaderUpdate, LightClient, Misbehaviour, Namespace, NativeClient, StateProof,
+    Time, TrustOptions, ValidatorSet,
 };
 
 use super::Error;
@@ -21,9 +21,12 @@ pub fn load(
 ) -> Result<Option<NativeClient>, Error> {
     match state.get(namespace, key).map_err(ExecError::State)? {
         None => Ok(None),
-        Some(raw) => NativeClient::decode(&raw)
-            .map(Some)
-            .map_err(|e| Error::Fatal(ExecError::Corrupt { namespace: namespace.to_string(), reason: e.to_string() })),
+        Some(raw) => NativeClient::decode(&raw).map(Some).map_err(|e| {
+            Error::Fatal(ExecError::Corrupt {
+                namespace: namespace.to_string(),
+                reason: e.to_string(),
+            })
+        }),
     }
 }
 
@@ -34,7 +37,9 @@ pub fn store(
     key: &[u8],
     client: &NativeClient,
 ) -> Result<(), Error> {
-    state.put(namespace, key, client.encode()).map_err(ExecError::State)?;
+    state
+        .put(namespace, key, client.encode())
+        .map_err(ExecError::State)?;
     Ok(())
 }
 
@@ -46,7 +51,10 @@ pub fn create(
     now: Time,
 ) -> Result<NativeClient, Error> {
     check_next_validators(&options.chain_id, options.hash_alg, header, next_validators)?;
-    NativeClient::new(options.clone(), header, now).map_err(|e| Error::Client { chain: options.chain_id, source: e })
+    NativeClient::new(options.clone(), header, now).map_err(|e| Error::Client {
+        chain: options.chain_id,
+        source: e,
+    })
 }
 
 /// Governance recovery of a (frozen or expired) client from a new trusted header.
@@ -58,7 +66,9 @@ pub fn recover(
 ) -> Result<(), Error> {
     let chain = client.options().chain_id.clone();
     check_next_validators(&chain, client.options().hash_alg, header, next_validators)?;
-    client.recover(header, now).map_err(|e| Error::Client { chain, source: e })
+    client
+        .recover(header, now)
+        .map_err(|e| Error::Client { chain, source: e })
 }
 
 fn check_next_validators(
@@ -79,7 +89,10 @@ fn check_next_validators(
 /// in the error so the caller can persist it (a failed transaction would otherwise drop the freeze).
 pub fn update(client: &mut NativeClient, update: HeaderUpdate, now: Time) -> Result<u64, Error> {
     let chain = client.options().chain_id.clone();
-    client.verify_header(update, now).map(|o| o.height).map_err(|e| Error::Client { chain, source: e })
+    client
+        .verify_header(update, now)
+        .map(|o| o.height)
+        .map_err(|e| Error::Client { chain, source: e })
 }
 
 /// Check misbehaviour evidence; the client is frozen when it holds.
@@ -100,10 +113,12 @@ pub fn verify_membership(
     value: &[u8],
     proof: &StateProof,
 ) -> Result<(), Error> {
-    client.verify_membership(height, path, value, proof).map_err(|e| Error::Client {
-        chain: client.options().chain_id.clone(),
-        source: e,
-    })
+    client
+        .verify_membership(height, path, value, proof)
+        .map_err(|e| Error::Client {
+            chain: client.options().chain_id.clone(),
+            source: e,
+        })
 }
 
 /// Check that nothing is under `path` on the client's chain at `height`.
@@ -113,16 +128,21 @@ pub fn verify_non_membership(
     path: &[u8],
     proof: &StateProof,
 ) -> Result<(), Error> {
-    client.verify_non_membership(height, path, proof).map_err(|e| Error::Client {
-        chain: client.options().chain_id.clone(),
-        source: e,
-    })
+    client
+        .verify_non_membership(height, path, proof)
+        .map_err(|e| Error::Client {
+            chain: client.options().chain_id.clone(),
+            source: e,
+        })
 }
 
 /// The block time of the client's chain at `height`, as the client verified it.
 pub fn time_at(client: &NativeClient, height: u64) -> Result<Time, Error> {
-    client.consensus_state(height).map(|c| c.time).ok_or_else(|| Error::Client {
-        chain: client.options().chain_id.clone(),
-        source: causeway_light_client::NativeError::NoConsensusState { height },
-    })
+    client
+        .consensus_state(height)
+        .map(|c| c.time)
+        .ok_or_else(|| Error::Client {
+            chain: client.options().chain_id.clone(),
+            source: causeway_light_client::NativeError::NoConsensusState { height },
+        })
 }

@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use causeway_light_client::{
-    Address, Canonical, ChainId, CodecError, Hash, Header, HeaderUpdate, Misbehaviour, Namespace, NativeClient,
-    NativeError, StateProof, Time, TrustOptions, ValidatorSet,
+    Address, Canonical, ChainId, CodecError, Hash, Header, HeaderUpdate, Misbehaviour, Namespace,
+    NativeClient, NativeError, StateProof, Time, TrustOptions, ValidatorSet,
 };
 
 use crate::exec::{assets, get_typed, put_typed, Event, ExecError, Extension, Fail, TxContext, TxFailure};
@@ -37,8 +37,8 @@ pub mod client;
 pub mod types;
 
 use types::{
-    escrow_address, hub_keys, hub_path, lock_address, member_keys, module_address, namespace, Ack, AtomicSpec,
-    Decision, DenomTrace, LegState, Outcome, Packet, Payload, TransferData, MODULE, NAMESPACE,
+    escrow_address, hub_keys, hub_path, lock_address, member_keys, module_address, namespace, Ack,
+    AtomicSpec, Decision, DenomTrace, LegState, Outcome, Packet, Payload, TransferData, MODULE, NAMESPACE,
 };
 
 /// Why a cross-chain message (on a member or on the hub) was refused. Every variant but [`Error::Fatal`] fails
@@ -183,7 +183,7 @@ pub enum EndpointMsg {
     /// Freeze the hub client with evidence of two conflicting hub headers (anyone).
     HubMisbehaviour {
         /// The evidence.
-        evidence: Misbehaviour,
+        evidence: Box<Misbehaviour>,
     },
     /// Send tokens to `receiver` on `destination`: escrow a native asset, or burn a voucher going home.
     SendTransfer {
@@ -268,7 +268,10 @@ impl Canonical for EndpointMsg {
 impl EndpointMsg {
     /// The transaction message carrying this one.
     pub fn into_message(self) -> Message {
-        Message::Ext { module: MODULE.into(), body: Bytes(self.encode()) }
+        Message::Ext {
+            module: MODULE.into(),
+            body: Bytes(self.encode()),
+        }
     }
 }
 
@@ -301,7 +304,10 @@ impl Canonical for EndpointGov {
 impl EndpointGov {
     /// The governance action carrying this decision.
     pub fn into_action(self) -> crate::message::GovAction {
-        crate::message::GovAction::Ext { module: MODULE.into(), body: Bytes(self.encode()) }
+        crate::message::GovAction::Ext {
+            module: MODULE.into(),
+            body: Bytes(self.encode()),
+        }
     }
 }
 
@@ -321,11 +327,21 @@ impl Extension for Endpoint {
         MODULE
     }
 
-    fn handle(&self, state: &mut dyn StateWrite, ctx: &TxContext<'_>, body: &[u8]) -> Result<Vec<Event>, Fail> {
+    fn handle(
+        &self,
+        state: &mut dyn StateWrite,
+        ctx: &TxContext<'_>,
+        body: &[u8],
+    ) -> Result<Vec<Event>, Fail> {
         Ok(handle(state, ctx, EndpointMsg::decode(body)?)?)
     }
 
-    fn governance(&self, state: &mut dyn StateWrite, ctx: &TxContext<'_>, body: &[u8]) -> Result<Vec<Event>, Fail> {
+    fn governance(
+        &self,
+        state: &mut dyn StateWrite,
+        ctx: &TxContext<'_>,
+        body: &[u8],
+    ) -> Result<Vec<Event>, Fail> {
         Ok(governance(state, ctx, EndpointGov::decode(body)?)?)
     }
 }
@@ -340,25 +356,68 @@ impl From<CodecError> for Fail {
 pub fn handle(state: &mut dyn StateWrite, ctx: &TxContext<'_>, msg: EndpointMsg) -> Result<Vec<Event>> {
     match msg {
         EndpointMsg::UpdateHubClient { update } => update_hub_client(state, ctx, update),
-        EndpointMsg::HubMisbehaviour { evidence } => hub_misbehaviour(state, ctx, evidence),
-        EndpointMsg::SendTransfer { destination, denom, amount, receiver, timeout_height, timeout_time } => {
-            send_transfer(state, ctx, destination, &denom, amount, receiver, timeout_height, timeout_time)
-        }
-        EndpointMsg::RecvPacket { packet, proof_height, proof } => recv_packet(state, ctx, packet, proof_height, &proof),
-        EndpointMsg::ResolvePacket { packet, outcome, proof_height, proof } => {
-            resolve_packet(state, ctx, packet, outcome, proof_height, &proof)
-        }
+        EndpointMsg::HubMisbehaviour { evidence } => hub_misbehaviour(state, ctx, *evidence),
+        EndpointMsg::SendTransfer {
+            destination,
+            denom,
+            amount,
+            receiver,
+            timeout_height,
+            timeout_time,
+        } => send_transfer(
+            state,
+            ctx,
+            destination,
+            &denom,
+            amount,
+            receiver,
+            timeout_height,
+            timeout_time,
+        ),
+        EndpointMsg::RecvPacket {
+            packet,
+            proof_height,
+            proof,
+        } => recv_packet(state, ctx, packet, proof_height, &proof),
+        EndpointMsg::ResolvePacket {
+            packet,
+            outcome,
+            proof_height,
+            proof,
+        } => resolve_packet(state, ctx, packet, outcome, proof_height, &proof),
         EndpointMsg::PrepareLeg { spec, index } => prepare_leg(state, ctx, &spec, index),
-        EndpointMsg::ApplyDecision { spec, index, decision, proof_height, proof } => {
-            apply_decision(state, ctx, &spec, index, decision, proof_height, &proof)
-        }
-        EndpointMsg::VerifyRecord { chain, height, namespace, key, value, proof_height, proof } => {
+        EndpointMsg::ApplyDecision {
+            spec,
+            index,
+            decision,
+            proof_height,
+            proof,
+        } => apply_decision(state, ctx, &spec, index, decision, proof_height, &proof),
+        EndpointMsg::VerifyRecord {
+            chain,
+            height,
+            namespace,
+            key,
+            value,
+            proof_height,
+            proof,
+        } => {
             let record = check_record(&namespace, &value.0)?;
             let hub = hub_client(state)?;
             let path = hub_path(hub_keys::attestation(&chain, height, &namespace, key.as_bytes()));
-            client::verify_membership(&hub, proof_height, &path, &types::attestation_value(&value.0).0, &proof)?;
+            client::verify_membership(
+                &hub,
+                proof_height,
+                &path,
+                &types::attestation_value(&value.0).0,
+                &proof,
+            )?;
             let local = member_keys::verified_record(&chain, height, &namespace, key.as_bytes());
-            state.put(&namespace_of_endpoint(), &local, types::attestation_value(&value.0).0.to_vec())?;
+            state.put(
+                &namespace_of_endpoint(),
+                &local,
+                types::attestation_value(&value.0).0.to_vec(),
+            )?;
             Ok(vec![Event::new(
                 "xchain.record_verified",
                 &[
@@ -378,7 +437,11 @@ pub fn handle(state: &mut dyn StateWrite, ctx: &TxContext<'_>, msg: EndpointMsg)
 pub fn governance(state: &mut dyn StateWrite, ctx: &TxContext<'_>, gov: EndpointGov) -> Result<Vec<Event>> {
     let ns = namespace(NAMESPACE);
     match gov {
-        EndpointGov::CreateHubClient { options, header, next_validators } => {
+        EndpointGov::CreateHubClient {
+            options,
+            header,
+            next_validators,
+        } => {
             if let Some(existing) = client::load(state, &ns, member_keys::CLIENT)? {
                 return Err(Error::ClientExists(existing.options().chain_id.clone()));
             }
@@ -386,14 +449,23 @@ pub fn governance(state: &mut dyn StateWrite, ctx: &TxContext<'_>, gov: Endpoint
             client::store(state, &ns, member_keys::CLIENT, &c)?;
             Ok(vec![Event::new(
                 "xchain.hub_client_created",
-                &[("hub", c.options().chain_id.to_string()), ("height", header.height.to_string())],
+                &[
+                    ("hub", c.options().chain_id.to_string()),
+                    ("height", header.height.to_string()),
+                ],
             )])
         }
-        EndpointGov::RecoverHubClient { header, next_validators } => {
+        EndpointGov::RecoverHubClient {
+            header,
+            next_validators,
+        } => {
             let mut c = hub_client(state)?;
             client::recover(&mut c, &header, &next_validators, ctx.block.time)?;
             client::store(state, &ns, member_keys::CLIENT, &c)?;
-            Ok(vec![Event::new("xchain.hub_client_recovered", &[("height", header.height.to_string())])])
+            Ok(vec![Event::new(
+                "xchain.hub_client_recovered",
+                &[("height", header.height.to_string())],
+            )])
         }
     }
 }
@@ -405,7 +477,9 @@ fn namespace_of_endpoint() -> Namespace {
 /// A data record's bytes in a record namespace, decoded: what may be attested and verified across chains.
 pub fn check_record(namespace: &Namespace, value: &[u8]) -> Result<crate::exec::records::Record> {
     if crate::exec::records::owner_of(namespace).is_none() {
-        return Err(Error::NotARecord(format!("{namespace} is not an organisation namespace")));
+        return Err(Error::NotARecord(format!(
+            "{namespace} is not an organisation namespace"
+        )));
     }
     crate::exec::records::Record::decode(value).map_err(|e| Error::NotARecord(e.to_string()))
 }
@@ -420,7 +494,8 @@ pub fn record_verified(
     value: &[u8],
 ) -> Result<bool> {
     let local = member_keys::verified_record(chain, height, namespace, key.as_bytes());
-    Ok(state.get(&namespace_of_endpoint(), &local)?.as_deref() == Some(&types::attestation_value(value).0[..]))
+    Ok(state.get(&namespace_of_endpoint(), &local)?.as_deref()
+        == Some(&types::attestation_value(value).0[..]))
 }
 
 /// The hub client, if created.
@@ -432,24 +507,41 @@ fn hub_client(state: &(impl StateRead + ?Sized)) -> Result<NativeClient> {
     load_hub_client(state)?.ok_or(Error::NoHubClient)
 }
 
-fn update_hub_client(state: &mut dyn StateWrite, ctx: &TxContext<'_>, update: HeaderUpdate) -> Result<Vec<Event>> {
+fn update_hub_client(
+    state: &mut dyn StateWrite,
+    ctx: &TxContext<'_>,
+    update: HeaderUpdate,
+) -> Result<Vec<Event>> {
     let mut c = hub_client(state)?;
     let ns = namespace(NAMESPACE);
     match client::update(&mut c, update, ctx.block.time) {
         Ok(height) => {
             client::store(state, &ns, member_keys::CLIENT, &c)?;
-            Ok(vec![Event::new("xchain.hub_client_updated", &[("height", height.to_string())])])
+            Ok(vec![Event::new(
+                "xchain.hub_client_updated",
+                &[("height", height.to_string())],
+            )])
         }
-        Err(Error::Client { source: NativeError::ConflictingHeader { height }, .. }) => {
+        Err(Error::Client {
+            source: NativeError::ConflictingHeader { height },
+            ..
+        }) => {
             // A second valid header at a trusted height: the client froze. Keep that (the transaction succeeds).
             client::store(state, &ns, member_keys::CLIENT, &c)?;
-            Ok(vec![Event::new("xchain.hub_client_frozen", &[("height", height.to_string())])])
+            Ok(vec![Event::new(
+                "xchain.hub_client_frozen",
+                &[("height", height.to_string())],
+            )])
         }
         Err(e) => Err(e),
     }
 }
 
-fn hub_misbehaviour(state: &mut dyn StateWrite, ctx: &TxContext<'_>, evidence: Misbehaviour) -> Result<Vec<Event>> {
+fn hub_misbehaviour(
+    state: &mut dyn StateWrite,
+    ctx: &TxContext<'_>,
+    evidence: Misbehaviour,
+) -> Result<Vec<Event>> {
     let mut c = hub_client(state)?;
     client::misbehaviour(&mut c, evidence, ctx.block.time)?;
     client::store(state, &namespace(NAMESPACE), member_keys::CLIENT, &c)?;
@@ -472,7 +564,11 @@ fn put_u128(state: &mut (impl StateWrite + ?Sized), key: &[u8], value: u128) -> 
 
 /// The trace of `denom` if it is a voucher on this chain.
 pub fn voucher_trace(state: &(impl StateRead + ?Sized), denom: &Denom) -> Result<Option<DenomTrace>> {
-    Ok(get_typed(state, &namespace(NAMESPACE), &member_keys::trace(denom))?)
+    Ok(get_typed(
+        state,
+        &namespace(NAMESPACE),
+        &member_keys::trace(denom),
+    )?)
 }
 
 /// Amount of native `denom` escrowed here for vouchers on `chain`.
@@ -485,18 +581,37 @@ pub fn voucher_authority() -> Address {
     module_address("voucher")
 }
 
-fn escrow(state: &mut dyn StateWrite, from: Address, chain: &ChainId, denom: &Denom, amount: Amount) -> Result<()> {
+fn escrow(
+    state: &mut dyn StateWrite,
+    from: Address,
+    chain: &ChainId,
+    denom: &Denom,
+    amount: Amount,
+) -> Result<()> {
     assets::transfer(state, from, escrow_address(), denom, amount)?;
     let key = member_keys::escrow(chain, denom);
     let now = get_u128(state, &key)?;
-    put_u128(state, &key, now.checked_add(amount.0).ok_or(Error::Asset(TxFailure::Overflow))?)
+    put_u128(
+        state,
+        &key,
+        now.checked_add(amount.0)
+            .ok_or(Error::Asset(TxFailure::Overflow))?,
+    )
 }
 
-fn release(state: &mut dyn StateWrite, to: Address, chain: &ChainId, denom: &Denom, amount: Amount) -> Result<()> {
+fn release(
+    state: &mut dyn StateWrite,
+    to: Address,
+    chain: &ChainId,
+    denom: &Denom,
+    amount: Amount,
+) -> Result<()> {
     let key = member_keys::escrow(chain, denom);
     let now = get_u128(state, &key)?;
     let left = now.checked_sub(amount.0).ok_or_else(|| {
-        Error::Transfer(format!("only {now} of {denom} escrowed for {chain}, {amount} asked"))
+        Error::Transfer(format!(
+            "only {now} of {denom} escrowed for {chain}, {amount} asked"
+        ))
     })?;
     put_u128(state, &key, left)?;
     assets::transfer(state, escrow_address(), to, denom, amount)?;
@@ -507,10 +622,16 @@ fn mint_voucher(state: &mut dyn StateWrite, trace: &DenomTrace, to: Address, amo
     let voucher = trace.voucher_denom();
     match voucher_trace(state, &voucher)? {
         Some(t) if &t == trace => {}
-        Some(_) => return Err(Error::Transfer(format!("voucher denomination {voucher} is taken"))),
+        Some(_) => {
+            return Err(Error::Transfer(format!(
+                "voucher denomination {voucher} is taken"
+            )))
+        }
         None => {
             if assets::meta(state, &voucher)?.is_some() {
-                return Err(Error::Transfer(format!("denomination {voucher} is a local asset")));
+                return Err(Error::Transfer(format!(
+                    "denomination {voucher} is a local asset"
+                )));
             }
             put_typed(state, &namespace(NAMESPACE), &member_keys::trace(&voucher), trace)?;
         }
@@ -522,7 +643,12 @@ fn mint_voucher(state: &mut dyn StateWrite, trace: &DenomTrace, to: Address, amo
 fn next_sequence(state: &mut dyn StateWrite) -> Result<u64> {
     let ns = namespace(NAMESPACE);
     let seq: u64 = get_typed(state, &ns, member_keys::NEXT_SEQUENCE)?.unwrap_or(1);
-    put_typed(state, &ns, member_keys::NEXT_SEQUENCE, &seq.checked_add(1).ok_or(Error::Asset(TxFailure::Overflow))?)?;
+    put_typed(
+        state,
+        &ns,
+        member_keys::NEXT_SEQUENCE,
+        &seq.checked_add(1).ok_or(Error::Asset(TxFailure::Overflow))?,
+    )?;
     Ok(seq)
 }
 
@@ -558,7 +684,10 @@ fn send_transfer(
         }
         None => {
             escrow(state, ctx.sender, &destination, denom, amount)?;
-            DenomTrace { home: own.clone(), base: denom.clone() }
+            DenomTrace {
+                home: own.clone(),
+                base: denom.clone(),
+            }
         }
     };
     let packet = Packet {
@@ -567,12 +696,21 @@ fn send_transfer(
         sequence: 0,
         timeout_height,
         timeout_time,
-        payload: Payload::Transfer(TransferData { trace, amount, sender: ctx.sender, receiver }),
+        payload: Payload::Transfer(TransferData {
+            trace,
+            amount,
+            sender: ctx.sender,
+            receiver,
+        }),
     };
     let sequence = next_sequence(state)?;
     let packet = Packet { sequence, ..packet };
     packet.validate()?;
-    state.put(&namespace(NAMESPACE), &member_keys::commitment(sequence), packet.commitment().0.to_vec())?;
+    state.put(
+        &namespace(NAMESPACE),
+        &member_keys::commitment(sequence),
+        packet.commitment().0.to_vec(),
+    )?;
     Ok(vec![Event::new(
         "xchain.send",
         &[
@@ -621,16 +759,25 @@ fn recv_packet(
     packet.validate()?;
     let own = &ctx.block.chain_id;
     if &packet.destination != own {
-        return Err(Error::WrongDestination { expected: own.clone(), got: packet.destination });
+        return Err(Error::WrongDestination {
+            expected: own.clone(),
+            got: packet.destination,
+        });
     }
     let hub = hub_client(state)?;
     let ns = namespace(NAMESPACE);
     let receipt = member_keys::receipt(&packet.source, packet.sequence);
     if state.get(&ns, &receipt)?.is_some() {
-        return Err(Error::AlreadyReceived { source_chain: packet.source, sequence: packet.sequence });
+        return Err(Error::AlreadyReceived {
+            source_chain: packet.source,
+            sequence: packet.sequence,
+        });
     }
     if packet.expired_at(ctx.block.height, ctx.block.time) {
-        return Err(Error::Expired { source_chain: packet.source, sequence: packet.sequence });
+        return Err(Error::Expired {
+            source_chain: packet.source,
+            sequence: packet.sequence,
+        });
     }
     let path = hub_path(hub_keys::forward(own, &packet.source, packet.sequence));
     client::verify_membership(&hub, proof_height, &path, &packet.commitment().0, proof)?;
@@ -690,11 +837,16 @@ fn resolve_packet(
 ) -> Result<Vec<Event>> {
     let own = &ctx.block.chain_id;
     if &packet.source != own {
-        return Err(Error::WrongSource { expected: own.clone(), got: packet.source });
+        return Err(Error::WrongSource {
+            expected: own.clone(),
+            got: packet.source,
+        });
     }
     let ns = namespace(NAMESPACE);
     let key = member_keys::commitment(packet.sequence);
-    let stored = state.get(&ns, &key)?.ok_or(Error::UnknownPacket(packet.sequence))?;
+    let stored = state
+        .get(&ns, &key)?
+        .ok_or(Error::UnknownPacket(packet.sequence))?;
     if stored != packet.commitment().0 {
         return Err(Error::CommitmentMismatch(packet.sequence));
     }
@@ -712,13 +864,20 @@ fn resolve_packet(
     };
     Ok(vec![Event::new(
         "xchain.resolved",
-        &[("sequence", packet.sequence.to_string()), ("outcome", kind.into())],
+        &[
+            ("sequence", packet.sequence.to_string()),
+            ("outcome", kind.into()),
+        ],
     )])
 }
 
 /// The state of leg `index` of atomic transaction `id` on this chain.
 pub fn leg_state(state: &(impl StateRead + ?Sized), id: &Hash, index: u32) -> Result<Option<LegState>> {
-    Ok(get_typed(state, &namespace(NAMESPACE), &member_keys::leg(id, index))?)
+    Ok(get_typed(
+        state,
+        &namespace(NAMESPACE),
+        &member_keys::leg(id, index),
+    )?)
 }
 
 fn own_leg<'a>(spec: &'a AtomicSpec, index: u32, own: &ChainId) -> Result<&'a types::Leg> {
@@ -728,15 +887,26 @@ fn own_leg<'a>(spec: &'a AtomicSpec, index: u32, own: &ChainId) -> Result<&'a ty
         .get(index as usize)
         .ok_or_else(|| Error::Atomic(format!("no leg {index} in a deal of {} legs", spec.legs.len())))?;
     if &leg.chain != own {
-        return Err(Error::Atomic(format!("leg {index} executes on {}, not here", leg.chain)));
+        return Err(Error::Atomic(format!(
+            "leg {index} executes on {}, not here",
+            leg.chain
+        )));
     }
     Ok(leg)
 }
 
-fn prepare_leg(state: &mut dyn StateWrite, ctx: &TxContext<'_>, spec: &AtomicSpec, index: u32) -> Result<Vec<Event>> {
+fn prepare_leg(
+    state: &mut dyn StateWrite,
+    ctx: &TxContext<'_>,
+    spec: &AtomicSpec,
+    index: u32,
+) -> Result<Vec<Event>> {
     let leg = own_leg(spec, index, &ctx.block.chain_id)?;
     if ctx.sender != leg.from {
-        return Err(Error::Atomic(format!("leg {index} is paid by {}, not by the signer", leg.from)));
+        return Err(Error::Atomic(format!(
+            "leg {index} is paid by {}, not by the signer",
+            leg.from
+        )));
     }
     if ctx.block.time >= spec.deadline {
         return Err(Error::Atomic("the deadline has passed".into()));
@@ -748,10 +918,18 @@ fn prepare_leg(state: &mut dyn StateWrite, ctx: &TxContext<'_>, spec: &AtomicSpe
     assets::transfer(state, leg.from, lock_address(), &leg.denom, leg.amount)?;
     let ns = namespace(NAMESPACE);
     put_typed(state, &ns, &member_keys::leg(&id, index), &LegState::Prepared)?;
-    state.put(&ns, &member_keys::prepared(&id, index), spec.prepared_commitment(index).0.to_vec())?;
+    state.put(
+        &ns,
+        &member_keys::prepared(&id, index),
+        spec.prepared_commitment(index).0.to_vec(),
+    )?;
     Ok(vec![Event::new(
         "xchain.leg_prepared",
-        &[("id", id.to_hex()), ("index", index.to_string()), ("spec", hex::encode(spec.encode()))],
+        &[
+            ("id", id.to_hex()),
+            ("index", index.to_string()),
+            ("spec", hex::encode(spec.encode())),
+        ],
     )])
 }
 
@@ -781,14 +959,20 @@ fn apply_decision(
         // Never prepared: an abort closes the leg so it can no longer be prepared.
         (None, Decision::Abort) => LegState::Aborted,
         (None, Decision::Commit) => {
-            return Err(Error::Atomic(format!("commit proven for leg {index}, which was never prepared here")))
+            return Err(Error::Atomic(format!(
+                "commit proven for leg {index}, which was never prepared here"
+            )))
         }
         (Some(_), _) => return Err(Error::AlreadyDecided(id)),
     };
     put_typed(state, &namespace(NAMESPACE), &member_keys::leg(&id, index), &next)?;
     Ok(vec![Event::new(
         "xchain.leg_decided",
-        &[("id", id.to_hex()), ("index", index.to_string()), ("state", format!("{next:?}"))],
+        &[
+            ("id", id.to_hex()),
+            ("index", index.to_string()),
+            ("state", format!("{next:?}")),
+        ],
     )])
 }
 

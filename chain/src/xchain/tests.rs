@@ -1,11 +1,12 @@
 //! Endpoint rules that need no hub: governance of the hub client, sends, legs, and the all-or-nothing scratch
 //! state. The protocol with a real hub is tested end to end in `tests/tests/hub_protocol.rs` and `hub_sim.rs`.
+#![allow(clippy::unwrap_used)]
 
 use causeway_light_client::{
     Address, ChainId, Hash, HashAlg, Header, SecretKey, Suite, Time, TrustOptions, Validator, ValidatorSet,
 };
 
-use super::types::{AtomicSpec, Leg, LegState, DenomTrace};
+use super::types::{AtomicSpec, DenomTrace, Leg, LegState};
 use super::*;
 use crate::exec::{BlockContext, TxContext};
 use crate::message::{Amount, Denom};
@@ -17,7 +18,11 @@ fn chain(s: &str) -> ChainId {
 
 fn set() -> ValidatorSet {
     let key = SecretKey::from_bytes(Suite::Ed25519, &[3; 32]).unwrap();
-    ValidatorSet::new(vec![Validator { pub_key: key.public_key(), power: 10 }]).unwrap()
+    ValidatorSet::new(vec![Validator {
+        pub_key: key.public_key(),
+        power: 10,
+    }])
+    .unwrap()
 }
 
 fn hub_header(next: &ValidatorSet) -> Header {
@@ -55,7 +60,12 @@ impl Env {
     }
 
     fn ctx(&self, sender: Address) -> TxContext<'_> {
-        TxContext { block: &self.block, sender, validators: &self.validators, extensions: &[] }
+        TxContext {
+            block: &self.block,
+            sender,
+            validators: &self.validators,
+            extensions: &[],
+        }
     }
 }
 
@@ -64,7 +74,14 @@ fn base(with_client: bool) -> MemState {
     let env = Env::new(1_001);
     let mut state = MemState::new();
     let mut o = Overlay::new(&state);
-    assets::issue(&mut o, Address([1; 20]), Address([1; 20]), &Denom::new("cash").unwrap(), Amount(1_000)).unwrap();
+    assets::issue(
+        &mut o,
+        Address([1; 20]),
+        Address([1; 20]),
+        &Denom::new("cash").unwrap(),
+        Amount(1_000),
+    )
+    .unwrap();
     if with_client {
         let next = set();
         let gov = EndpointGov::CreateHubClient {
@@ -116,7 +133,9 @@ fn hub_client_is_created_once_and_checked() {
 
     // A validator set that is not the header's next set is refused.
     let other = ValidatorSet::new(vec![Validator {
-        pub_key: SecretKey::from_bytes(Suite::Ed25519, &[4; 32]).unwrap().public_key(),
+        pub_key: SecretKey::from_bytes(Suite::Ed25519, &[4; 32])
+            .unwrap()
+            .public_key(),
         power: 1,
     }])
     .unwrap();
@@ -135,8 +154,16 @@ fn hub_client_is_created_once_and_checked() {
         header: hub_header(&next),
         next_validators: next,
     };
-    let (r, _) = run(&base(false), |o| governance(o, &late.ctx(Address([9; 20])), expired));
-    assert!(matches!(r, Err(Error::Client { source: NativeError::TrustedStateExpired { .. }, .. })));
+    let (r, _) = run(&base(false), |o| {
+        governance(o, &late.ctx(Address([9; 20])), expired)
+    });
+    assert!(matches!(
+        r,
+        Err(Error::Client {
+            source: NativeError::TrustedStateExpired { .. },
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -144,7 +171,9 @@ fn sends_escrow_and_commit_or_change_nothing() {
     let env = Env::new(1_001);
     let user = Address([1; 20]);
     // Without a hub client nothing can be sent.
-    let (r, w) = run(&base(false), |o| handle(o, &env.ctx(user), transfer("beta", "cash", 5)));
+    let (r, w) = run(&base(false), |o| {
+        handle(o, &env.ctx(user), transfer("beta", "cash", 5))
+    });
     assert!(matches!(r, Err(Error::NoHubClient)));
     assert!(w.is_empty());
 
@@ -164,7 +193,11 @@ fn sends_escrow_and_commit_or_change_nothing() {
     let (r, w) = run(&state, |o| {
         let events = handle(o, &env.ctx(user), transfer("beta", "cash", 5))?;
         let second = handle(o, &env.ctx(user), transfer("beta", "cash", 7))?;
-        Ok::<_, Error>((events, second, escrowed(o, &chain("beta"), &Denom::new("cash").unwrap())?))
+        Ok::<_, Error>((
+            events,
+            second,
+            escrowed(o, &chain("beta"), &Denom::new("cash").unwrap())?,
+        ))
     });
     let (first, second, escrow) = r.unwrap();
     assert_eq!(first[0].attribute("sequence"), Some("1"));
@@ -179,13 +212,24 @@ fn sends_escrow_and_commit_or_change_nothing() {
 fn vouchers_only_go_home() {
     let env = Env::new(1_001);
     let state = base(true);
-    let trace = DenomTrace { home: chain("beta"), base: Denom::new("cash").unwrap() };
+    let trace = DenomTrace {
+        home: chain("beta"),
+        base: Denom::new("cash").unwrap(),
+    };
     let voucher = trace.voucher_denom();
     let (r, w) = run(&state, |o| {
         mint_voucher(o, &trace, Address([1; 20]), Amount(50))?;
-        let wrong = handle(o, &env.ctx(Address([1; 20])), transfer("gamma", voucher.as_str(), 5));
+        let wrong = handle(
+            o,
+            &env.ctx(Address([1; 20])),
+            transfer("gamma", voucher.as_str(), 5),
+        );
         assert!(matches!(wrong, Err(Error::Transfer(_))), "{wrong:?}");
-        handle(o, &env.ctx(Address([1; 20])), transfer("beta", voucher.as_str(), 20))?;
+        handle(
+            o,
+            &env.ctx(Address([1; 20])),
+            transfer("beta", voucher.as_str(), 20),
+        )?;
         Ok::<_, Error>(assets::meta(o, &voucher)?.map(|m| m.supply))
     });
     // Going home burns: 50 minted, 20 sent.
@@ -224,7 +268,11 @@ fn spec(deadline: u64) -> AtomicSpec {
         denom: Denom::new("cash").unwrap(),
         amount: Amount(100),
     };
-    AtomicSpec { salt: 1, deadline: Time::from_secs(deadline), legs: vec![leg("alpha", 1), leg("beta", 2)] }
+    AtomicSpec {
+        salt: 1,
+        deadline: Time::from_secs(deadline),
+        legs: vec![leg("alpha", 1), leg("beta", 2)],
+    }
 }
 
 #[test]
@@ -233,9 +281,15 @@ fn legs_are_prepared_by_their_payer_before_the_deadline_once() {
     let state = base(true);
     let s = spec(1_100);
     let id = s.id();
-    let prepare = |index| EndpointMsg::PrepareLeg { spec: s.clone(), index };
-    let cases: [(Address, u32, &str); 3] =
-        [(Address([2; 20]), 0, "paid by"), (Address([1; 20]), 1, "not here"), (Address([1; 20]), 5, "no leg")];
+    let prepare = |index| EndpointMsg::PrepareLeg {
+        spec: s.clone(),
+        index,
+    };
+    let cases: [(Address, u32, &str); 3] = [
+        (Address([2; 20]), 0, "paid by"),
+        (Address([1; 20]), 1, "not here"),
+        (Address([1; 20]), 5, "no leg"),
+    ];
     for (who, index, check) in cases {
         let (r, w) = run(&state, |o| handle(o, &env.ctx(who), prepare(index)));
         let e = r.unwrap_err();
@@ -250,16 +304,25 @@ fn legs_are_prepared_by_their_payer_before_the_deadline_once() {
         handle(o, &env.ctx(Address([1; 20])), prepare(0))?;
         let again = handle(o, &env.ctx(Address([1; 20])), prepare(0));
         assert!(matches!(again, Err(Error::Atomic(_))));
-        Ok::<_, Error>(leg_state(o, &id, 0)?)
+        leg_state(o, &id, 0)
     });
     assert_eq!(r.unwrap(), Some(LegState::Prepared));
     let ns = namespace(NAMESPACE);
-    assert_eq!(w.staged(&ns, &member_keys::prepared(&id, 0)), Some(&Some(s.prepared_commitment(0).0.to_vec())));
+    assert_eq!(
+        w.staged(&ns, &member_keys::prepared(&id, 0)),
+        Some(&Some(s.prepared_commitment(0).0.to_vec()))
+    );
 
     // A single-leg or zero-amount deal is malformed.
     let mut one = spec(1_100);
     one.legs.truncate(1);
-    let (r, _) = run(&state, |o| handle(o, &env.ctx(Address([1; 20])), EndpointMsg::PrepareLeg { spec: one, index: 0 }));
+    let (r, _) = run(&state, |o| {
+        handle(
+            o,
+            &env.ctx(Address([1; 20])),
+            EndpointMsg::PrepareLeg { spec: one, index: 0 },
+        )
+    });
     assert!(matches!(r, Err(Error::Decode(_))));
 }
 

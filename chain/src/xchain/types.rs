@@ -7,7 +7,9 @@
 //! members with different suites agree on them without negotiating.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use causeway_light_client::{Address, Canonical, ChainId, CodecError, Hash, HashAlg, Namespace, StatePath, Time};
+use causeway_light_client::{
+    Address, Canonical, ChainId, CodecError, Hash, HashAlg, Namespace, StatePath, Time,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::message::{Amount, Denom};
@@ -49,7 +51,19 @@ pub fn lock_address() -> Address {
 }
 
 /// An asset's identity across chains: the chain that issues it and its denomination there.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
 pub struct DenomTrace {
     /// The asset's home chain (where the real supply lives).
     pub home: ChainId,
@@ -109,10 +123,16 @@ impl Canonical for Packet {
     const MAX_LEN: usize = MAX_PACKET_LEN;
     fn validate(&self) -> Result<(), CodecError> {
         if self.timeout_height == 0 && self.timeout_time == Time(0) {
-            return Err(CodecError::Invalid { kind: Self::KIND, reason: "no timeout".into() });
+            return Err(CodecError::Invalid {
+                kind: Self::KIND,
+                reason: "no timeout".into(),
+            });
         }
         if self.source == self.destination {
-            return Err(CodecError::Invalid { kind: Self::KIND, reason: "source is the destination".into() });
+            return Err(CodecError::Invalid {
+                kind: Self::KIND,
+                reason: "source is the destination".into(),
+            });
         }
         Ok(())
     }
@@ -199,10 +219,16 @@ impl Canonical for AtomicSpec {
     const MAX_LEN: usize = 64 + MAX_LEGS * 256;
     fn validate(&self) -> Result<(), CodecError> {
         if self.legs.len() < 2 || self.legs.len() > MAX_LEGS {
-            return Err(CodecError::Invalid { kind: Self::KIND, reason: format!("{} legs", self.legs.len()) });
+            return Err(CodecError::Invalid {
+                kind: Self::KIND,
+                reason: format!("{} legs", self.legs.len()),
+            });
         }
         if self.legs.iter().any(|l| l.amount.0 == 0) {
-            return Err(CodecError::Invalid { kind: Self::KIND, reason: "a leg of amount 0".into() });
+            return Err(CodecError::Invalid {
+                kind: Self::KIND,
+                reason: "a leg of amount 0".into(),
+            });
         }
         Ok(())
     }
@@ -216,7 +242,10 @@ impl AtomicSpec {
 
     /// What a chain stores when it has locked leg `index`.
     pub fn prepared_commitment(&self, index: u32) -> Hash {
-        commit(b"prepared", &[self.id().0.as_slice(), &index.to_be_bytes()].concat())
+        commit(
+            b"prepared",
+            &[self.id().0.as_slice(), &index.to_be_bytes()].concat(),
+        )
     }
 }
 
@@ -399,6 +428,7 @@ pub fn hub_path(key: Vec<u8>) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -414,7 +444,10 @@ mod tests {
             timeout_height: 0,
             timeout_time: Time::from_secs(100),
             payload: Payload::Transfer(TransferData {
-                trace: DenomTrace { home: chain("alpha"), base: Denom::new("cash").unwrap() },
+                trace: DenomTrace {
+                    home: chain("alpha"),
+                    base: Denom::new("cash").unwrap(),
+                },
                 amount: Amount(5),
                 sender: Address([1; 20]),
                 receiver: Address([2; 20]),
@@ -434,7 +467,10 @@ mod tests {
         assert_ne!(p.commitment(), q.commitment());
         let mut no_timeout = p.clone();
         no_timeout.timeout_time = Time(0);
-        assert!(matches!(Packet::decode(&no_timeout.encode()), Err(CodecError::Invalid { .. })));
+        assert!(matches!(
+            Packet::decode(&no_timeout.encode()),
+            Err(CodecError::Invalid { .. })
+        ));
         let mut to_self = p;
         to_self.destination = chain("alpha");
         assert!(Packet::decode(&to_self.encode()).is_err());
@@ -453,13 +489,22 @@ mod tests {
     #[test]
     fn keys_of_different_chains_never_collide() {
         // "ab" + sequence vs "a" + a sequence starting with 'b' would collide without the length byte.
-        assert_ne!(member_keys::receipt(&chain("ab"), 1), member_keys::receipt(&chain("a"), 1));
+        assert_ne!(
+            member_keys::receipt(&chain("ab"), 1),
+            member_keys::receipt(&chain("a"), 1)
+        );
         assert_ne!(
             hub_keys::forward(&chain("a"), &chain("bc"), 1),
             hub_keys::forward(&chain("ab"), &chain("c"), 1)
         );
-        let trace = DenomTrace { home: chain("alpha"), base: Denom::new("cash").unwrap() };
-        let other = DenomTrace { home: chain("beta"), base: Denom::new("cash").unwrap() };
+        let trace = DenomTrace {
+            home: chain("alpha"),
+            base: Denom::new("cash").unwrap(),
+        };
+        let other = DenomTrace {
+            home: chain("beta"),
+            base: Denom::new("cash").unwrap(),
+        };
         assert_ne!(trace.voucher_denom(), other.voucher_denom());
         assert!(trace.voucher_denom().as_str().starts_with("v-"));
     }
@@ -468,7 +513,10 @@ mod tests {
     fn outcomes_and_decisions_are_distinct() {
         let id = Hash([9; 32]);
         assert_ne!(Decision::Commit.commitment(&id), Decision::Abort.commitment(&id));
-        assert_ne!(Outcome::TimedOut.commitment(), Outcome::Acknowledged(Ack::Success).commitment());
+        assert_ne!(
+            Outcome::TimedOut.commitment(),
+            Outcome::Acknowledged(Ack::Success).commitment()
+        );
         assert!(Outcome::TimedOut.is_failure());
         assert!(Outcome::Acknowledged(Ack::Error("x".into())).is_failure());
         assert!(!Outcome::Acknowledged(Ack::Success).is_failure());

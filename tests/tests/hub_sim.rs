@@ -241,29 +241,33 @@ fn run(seed: u64, rounds: usize) -> Stats {
             }
         }
 
-        let blocks = a.produce_all();
-        for (t, c) in &blocks {
-            k.observe(&a.chain(*t).id(), &c.results);
-        }
-        for (t, at) in forged {
-            let (_, c) = blocks.iter().find(|(bt, _)| *bt == t).unwrap();
-            let r = &c.results.txs[at];
+        // One chain at a time (in a shuffled order), checking the whole alliance after every block.
+        let mut order: Vec<Target> = std::iter::once(Target::Hub)
+            .chain((0..a.members.len()).map(Target::Member))
+            .collect();
+        order.shuffle(&mut rng);
+        for t in order {
+            let c = a.chain_mut(t).produce();
+            k.observe(&a.chain(t).id(), &c.results);
+            for (_, at) in forged.iter().filter(|(ft, _)| *ft == t) {
+                let r = &c.results.txs[*at];
+                assert!(
+                    failed(r),
+                    "seed {seed} round {round}: a forged transaction on {t:?} was accepted: {:?}",
+                    r.events
+                );
+                s.forged += 1;
+            }
+            let repeated = k.repeated();
             assert!(
-                failed(r),
-                "seed {seed} round {round}: a forged transaction on {t:?} was accepted: {:?}",
-                r.events
+                repeated.is_empty(),
+                "seed {seed} round {round}: once-only facts repeated: {repeated:?}"
             );
-            s.forged += 1;
+            a.check_supply(&k)
+                .unwrap_or_else(|e| panic!("seed {seed} round {round} after {t:?}: supply: {e}"));
+            a.check_atomic(&k, false)
+                .unwrap_or_else(|e| panic!("seed {seed} round {round} after {t:?}: atomicity: {e}"));
         }
-        let repeated = k.repeated();
-        assert!(
-            repeated.is_empty(),
-            "seed {seed} round {round}: once-only facts repeated: {repeated:?}"
-        );
-        a.check_supply(&k)
-            .unwrap_or_else(|e| panic!("seed {seed} round {round}: supply: {e}"));
-        a.check_atomic(&k, false)
-            .unwrap_or_else(|e| panic!("seed {seed} round {round}: atomicity: {e}"));
     }
     assert!(
         finished,

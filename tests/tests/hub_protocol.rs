@@ -10,7 +10,7 @@ use causeway_chain::xchain::types::{
     escrow_address, hub_keys, Ack, AtomicSpec, Decision, DenomTrace, Leg, LegState, Outcome, Packet, Payload,
     HUB_NAMESPACE,
 };
-use causeway_chain::xchain::{self, EndpointMsg, Error};
+use causeway_chain::xchain::{self, EndpointGov, EndpointMsg, Error};
 use causeway_hub::{HubGov, HubMsg};
 use causeway_light_client::{
     Canonical, ChainId, HeaderUpdate, LightClient, Misbehaviour, NativeError, SecretKey, Suite, Time,
@@ -803,4 +803,70 @@ fn a_record_is_proven_to_another_member_through_the_hub() {
         &value
     )
     .unwrap());
+}
+
+#[test]
+fn a_member_freezes_its_hub_client_on_a_fork_and_its_governance_recovers() {
+    let mut a = Alliance::new(2, 2);
+    let mut k = Knowledge::default();
+    let p = send(&mut a, &mut k, 0, 0, 1, coin(), 5, 1_000);
+    step(&mut a, &mut k, Job::HubRecv(p.clone()));
+
+    // Beta learns hub height h, then is shown a second certified hub header at h.
+    let (msgs, h) = a.update_on_member(1);
+    assert!(deliver(&mut a, &mut k, Target::Member(1), msgs).is_ok());
+    let trusted = a.member_client(1).trusted_heights()[0].height;
+    let mut fork = a.hub.header_update(trusted, h);
+    fork.header.state_root.0[0] ^= 0xff;
+    fork.commit = a.hub.chain.certify(&fork.header, &fork.validators).unwrap();
+    let msg = EndpointMsg::UpdateHubClient { update: fork }.into_message();
+    let r = deliver(&mut a, &mut k, Target::Member(1), vec![msg]);
+    assert!(
+        r.is_ok() && r.events.iter().any(|e| e.kind == "xchain.hub_client_frozen"),
+        "{r:?}"
+    );
+    assert_eq!(a.member_client(1).client_state().frozen_height, Some(h));
+
+    // Frozen: neither updates nor packets are accepted.
+    let (t, msgs) = a.build(&Job::MemberRecv(p.clone()));
+    let frozen = |e: &Error| {
+        matches!(
+            e,
+            Error::Client {
+                source: NativeError::Frozen { .. },
+                ..
+            }
+        )
+    };
+    assert_eq!(msgs.len(), 2, "an update and the packet");
+    refused(&a, t, &msgs[..1], frozen);
+    refused(&a, t, &msgs[1..], frozen);
+
+    // Beta's governance trusts the hub's latest header afresh (proposal 0 created the client); the packet flows.
+    let app = a.hub.chain.app();
+    let height = app.height();
+    let action = EndpointGov::RecoverHubClient {
+        header: app.block(height).unwrap().unwrap().header,
+        next_validators: app.validators_at(height + 1).unwrap(),
+    }
+    .into_action();
+    let keys = a.members[1].validators.clone();
+    a.members[1].submit(&keys[0], vec![Message::Propose { action }]);
+    a.members[1].submit(
+        &keys[1],
+        vec![Message::Vote {
+            proposal: 1,
+            approve: true,
+        }],
+    );
+    a.members[1].submit(
+        &keys[2],
+        vec![Message::Vote {
+            proposal: 1,
+            approve: true,
+        }],
+    );
+    idle(&mut a, &mut k, 1);
+    assert_eq!(a.member_client(1).client_state().frozen_height, None);
+    step(&mut a, &mut k, Job::MemberRecv(p));
 }

@@ -85,8 +85,9 @@ fn check_next_validators(
     Ok(())
 }
 
-/// Verify and record a header update. On a conflicting header the client freezes: that frozen state is returned
-/// in the error so the caller can persist it (a failed transaction would otherwise drop the freeze).
+/// Verify and record a header update. On a conflicting header (a second valid header at a trusted height) the
+/// client is frozen in place and `Client { source: ConflictingHeader }` is returned: the caller must store the frozen
+/// client and let the transaction succeed, or the freeze would be rolled back with it.
 pub fn update(client: &mut NativeClient, update: HeaderUpdate, now: Time) -> Result<u64, Error> {
     let chain = client.options().chain_id.clone();
     client

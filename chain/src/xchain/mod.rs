@@ -41,8 +41,9 @@ use types::{
     AtomicSpec, Decision, DenomTrace, LegState, Outcome, Packet, Payload, TransferData, MODULE, NAMESPACE,
 };
 
-/// Why a cross-chain message (on a member or on the hub) was refused. Every variant but [`Error::Fatal`] fails
-/// only the transaction, leaving state as it was.
+/// Why a cross-chain message (on a member or on the hub: `causeway-hub` shares this enum) was refused. Every
+/// variant but [`Error::Fatal`] fails only the transaction, leaving state as it was; at the module boundary it
+/// becomes `TxFailure::Rejected` with this error's text.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The message body does not decode.

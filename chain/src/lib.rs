@@ -27,3 +27,4 @@ pub mod node;
 pub mod state;
 pub mod testkit;
 pub mod tx;
+pub mod xchain;

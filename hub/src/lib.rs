@@ -1,1 +1,626 @@
-//! placeholder
+//! # causeway-hub
+//!
+//! The hub of a Causeway alliance (DESIGN §6), as an extension module of the ledger engine: the hub chain runs
+//! `causeway-chain` with [`Hub`] among its extensions.
+//!
+//! **Owns**: the `sys/hub` namespace ([`hub_keys`]): one light client per member chain (admitted by hub
+//! governance, updated by anyone, frozen by misbehaviour evidence, recovered only by governance), the hub's record
+//! of every packet it received (exactly once per source and sequence), the re-commitments it makes for each
+//! destination, the outcome it records for each source (acknowledgement or proven timeout), and the coordinator of
+//! atomic transactions (which legs were proven prepared, and the one decision per transaction).
+//!
+//! **Must never**: trust a relayer (every member fact is a proof against a consensus state of that member's
+//! client); forward, resolve or decide anything twice; decide COMMIT without having verified every leg's prepare at
+//! a hub block time before the deadline; read a clock (time is the hub block's); perform I/O.
+//!
+//! ## Packet routing
+//! 1. [`HubMsg::RecvPacket`]: the source's commitment is proven with the source's client; the hub records the
+//!    packet and re-commits it under [`hub_keys::forward`] for the destination (or, if the destination is not a
+//!    member, records an error outcome at once and forwards nothing).
+//! 2. The destination proves the forward commitment with its hub client and writes a receipt holding its ack.
+//! 3. [`HubMsg::AcknowledgePacket`] proves that receipt with the destination's client, or
+//!    [`HubMsg::TimeoutPacket`] proves its absence at a destination height past the deadline; either way the hub
+//!    deletes the forward commitment and records the [`Outcome`] under [`hub_keys::outcome`] for the source.
+//!
+//! ## Data verification
+//! [`HubMsg::AttestRecord`] proves a member's data record at a height with that member's client and stores an
+//! attestation under [`hub_keys::attestation`]; any member verifies it against its hub client
+//! (`EndpointMsg::VerifyRecord`).
+//!
+//! ## Atomic transactions
+//! [`HubMsg::ProvePrepare`] proves one leg's prepare on its chain. Once every leg is proven at hub time before the
+//! deadline, the hub records COMMIT; a proof arriving at or after the deadline, or [`HubMsg::AbortExpired`], records
+//! ABORT. The decision is written once under [`hub_keys::decision`] and each chain applies it with a proof.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+use std::sync::Arc;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use causeway_chain::exec::{get_typed, put_typed, Event, Extension, Fail, TxContext};
+use causeway_chain::message::{Bytes, GovAction, Message};
+use causeway_chain::state::{StateRead, StateWrite};
+use causeway_chain::xchain::types::{
+    hub_keys, member_keys, member_path, namespace, Ack, AtomicSpec, Decision, Outcome, Packet, HUB_MODULE,
+    HUB_NAMESPACE,
+};
+use causeway_chain::xchain::{client, Error, Result};
+use causeway_light_client::{
+    Canonical, ChainId, Hash, Header, HeaderUpdate, Misbehaviour, Namespace, NativeClient, NativeError,
+    StatePath, StateProof, TrustOptions, ValidatorSet,
+};
+
+pub use causeway_chain::xchain::types;
+
+/// What the hub module accepts (the body of [`Message::Ext`] with module [`HUB_MODULE`]).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum HubMsg {
+    /// Move the client of member `chain` forward (anyone; a relayer).
+    UpdateClient {
+        /// The member.
+        chain: ChainId,
+        /// Its header with certificate and validator sets.
+        update: HeaderUpdate,
+    },
+    /// Freeze the client of `chain` with evidence of two conflicting headers (anyone).
+    SubmitMisbehaviour {
+        /// The member.
+        chain: ChainId,
+        /// The evidence.
+        evidence: Box<Misbehaviour>,
+    },
+    /// Receive a packet its source committed, and forward it to its destination (anyone; a relayer).
+    RecvPacket {
+        /// The packet.
+        packet: Packet,
+        /// Source height of the proof (a height the source's client trusts).
+        proof_height: u64,
+        /// Proof of the source's commitment ([`member_keys::commitment`]).
+        proof: StateProof,
+    },
+    /// Record the destination's acknowledgement of a forwarded packet (anyone; a relayer).
+    AcknowledgePacket {
+        /// The packet.
+        packet: Packet,
+        /// The destination's acknowledgement.
+        ack: Ack,
+        /// Destination height of the proof.
+        proof_height: u64,
+        /// Proof of the destination's receipt ([`member_keys::receipt`]) holding the ack's commitment.
+        proof: StateProof,
+    },
+    /// Record that a forwarded packet timed out: the destination has no receipt at a height past the deadline.
+    TimeoutPacket {
+        /// The packet.
+        packet: Packet,
+        /// Destination height of the proof (its time or height is past the packet's deadline).
+        proof_height: u64,
+        /// Proof of absence of the destination's receipt.
+        proof: StateProof,
+    },
+    /// Prove that leg `index` of `spec` is prepared on its chain (anyone; a relayer).
+    ProvePrepare {
+        /// The atomic transaction.
+        spec: AtomicSpec,
+        /// Which leg.
+        index: u32,
+        /// Height of the proof on the leg's chain.
+        proof_height: u64,
+        /// Proof of the leg's prepare record ([`member_keys::prepared`]).
+        proof: StateProof,
+    },
+    /// Attest that member `chain` held the data record `value` under `(namespace, key)` at `height`, proven with
+    /// its client, so any member can verify it against the hub (anyone).
+    AttestRecord {
+        /// The member holding the record.
+        chain: ChainId,
+        /// The member height of the proof.
+        height: u64,
+        /// The record's namespace (`org/<id>…`).
+        namespace: Namespace,
+        /// The record's key.
+        key: String,
+        /// The stored record (canonical bytes).
+        value: Bytes,
+        /// Proof of membership at `height`.
+        proof: StateProof,
+    },
+    /// Abort an undecided atomic transaction whose deadline has passed at this hub block (anyone).
+    AbortExpired {
+        /// The atomic transaction.
+        spec: AtomicSpec,
+    },
+}
+
+impl Canonical for HubMsg {
+    const KIND: &'static str = "hub message";
+    const MAX_LEN: usize = causeway_chain::tx::MAX_TX_BYTES;
+}
+
+impl HubMsg {
+    /// The transaction message carrying this one.
+    pub fn into_message(self) -> Message {
+        Message::Ext {
+            module: HUB_MODULE.into(),
+            body: Bytes(self.encode()),
+        }
+    }
+}
+
+/// Decisions of hub governance (the body of a [`GovAction::Ext`] for [`HUB_MODULE`]).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum HubGov {
+    /// Admit a member chain: create its light client.
+    AdmitMember {
+        /// Trust options (the member's chain id and hash function among them).
+        options: TrustOptions,
+        /// The member header to trust.
+        header: Header,
+        /// The validator set that signs the height after it (hashes to its `next_validators_hash`).
+        next_validators: ValidatorSet,
+    },
+    /// Recover a frozen or expired member client from a new trusted header.
+    RecoverClient {
+        /// The member.
+        chain: ChainId,
+        /// The header to trust.
+        header: Header,
+        /// Its next validator set.
+        next_validators: ValidatorSet,
+    },
+}
+
+impl Canonical for HubGov {
+    const KIND: &'static str = "hub governance decision";
+    const MAX_LEN: usize = 256 * 1024;
+}
+
+impl HubGov {
+    /// The governance action carrying this decision.
+    pub fn into_action(self) -> GovAction {
+        GovAction::Ext {
+            module: HUB_MODULE.into(),
+            body: Bytes(self.encode()),
+        }
+    }
+}
+
+/// The hub's record of a packet it received.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PacketRecord {
+    /// The packet's commitment.
+    pub commitment: Hash,
+    /// Its destination.
+    pub destination: ChainId,
+    /// True once its outcome is recorded.
+    pub resolved: bool,
+}
+
+/// The legs of an atomic transaction proven prepared so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct AtomicRecord {
+    /// One flag per leg.
+    pub prepared: Vec<bool>,
+}
+
+/// The hub module. Add it to the hub chain's extensions.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Hub;
+
+impl Hub {
+    /// The module, ready for `App::open` or `TestChain::open`.
+    pub fn extension() -> Arc<dyn Extension> {
+        Arc::new(Hub)
+    }
+}
+
+impl Extension for Hub {
+    fn name(&self) -> &'static str {
+        HUB_MODULE
+    }
+
+    fn handle(
+        &self,
+        state: &mut dyn StateWrite,
+        ctx: &TxContext<'_>,
+        body: &[u8],
+    ) -> Result<Vec<Event>, Fail> {
+        let msg = HubMsg::decode(body).map_err(Error::Decode)?;
+        Ok(handle(state, ctx, msg)?)
+    }
+
+    fn governance(
+        &self,
+        state: &mut dyn StateWrite,
+        ctx: &TxContext<'_>,
+        body: &[u8],
+    ) -> Result<Vec<Event>, Fail> {
+        let gov = HubGov::decode(body).map_err(Error::Decode)?;
+        Ok(governance(state, ctx, gov)?)
+    }
+}
+
+fn ns() -> causeway_light_client::Namespace {
+    namespace(HUB_NAMESPACE)
+}
+
+/// The client of member `chain`, if admitted.
+pub fn load_client(state: &(impl StateRead + ?Sized), chain: &ChainId) -> Result<Option<NativeClient>> {
+    client::load(state, &ns(), &hub_keys::client(chain))
+}
+
+fn member_client(state: &(impl StateRead + ?Sized), chain: &ChainId) -> Result<NativeClient> {
+    load_client(state, chain)?.ok_or_else(|| Error::NoClient(chain.clone()))
+}
+
+/// The hub's record of packet `(source, sequence)`.
+pub fn packet_record(
+    state: &(impl StateRead + ?Sized),
+    source: &ChainId,
+    sequence: u64,
+) -> Result<Option<PacketRecord>> {
+    Ok(get_typed(state, &ns(), &hub_keys::receipt(source, sequence))?)
+}
+
+/// The decision on atomic transaction `id`, if taken.
+pub fn decision(state: &(impl StateRead + ?Sized), id: &Hash) -> Result<Option<Decision>> {
+    let Some(raw) = state.get(&ns(), &hub_keys::decision(id))? else {
+        return Ok(None);
+    };
+    for d in [Decision::Commit, Decision::Abort] {
+        if raw == d.commitment(id).0 {
+            return Ok(Some(d));
+        }
+    }
+    Err(Error::Fatal(causeway_chain::exec::ExecError::Corrupt {
+        namespace: HUB_NAMESPACE.into(),
+        reason: format!("decision of {id} is neither commit nor abort"),
+    }))
+}
+
+/// Apply one hub governance decision. Checks everything before writing.
+pub fn governance(state: &mut dyn StateWrite, ctx: &TxContext<'_>, gov: HubGov) -> Result<Vec<Event>> {
+    match gov {
+        HubGov::AdmitMember {
+            options,
+            header,
+            next_validators,
+        } => {
+            let chain = options.chain_id.clone();
+            if chain == ctx.block.chain_id {
+                return Err(Error::Governance("the hub cannot admit itself".into()));
+            }
+            if load_client(state, &chain)?.is_some() {
+                return Err(Error::ClientExists(chain));
+            }
+            let c = client::create(options, &header, &next_validators, ctx.block.time)?;
+            client::store(state, &ns(), &hub_keys::client(&chain), &c)?;
+            Ok(vec![Event::new(
+                "hub.member_admitted",
+                &[
+                    ("chain", chain.to_string()),
+                    ("height", header.height.to_string()),
+                ],
+            )])
+        }
+        HubGov::RecoverClient {
+            chain,
+            header,
+            next_validators,
+        } => {
+            let mut c = member_client(state, &chain)?;
+            client::recover(&mut c, &header, &next_validators, ctx.block.time)?;
+            client::store(state, &ns(), &hub_keys::client(&chain), &c)?;
+            Ok(vec![Event::new(
+                "hub.client_recovered",
+                &[
+                    ("chain", chain.to_string()),
+                    ("height", header.height.to_string()),
+                ],
+            )])
+        }
+    }
+}
+
+/// Execute one hub message.
+pub fn handle(state: &mut dyn StateWrite, ctx: &TxContext<'_>, msg: HubMsg) -> Result<Vec<Event>> {
+    match msg {
+        HubMsg::UpdateClient { chain, update } => update_client(state, ctx, &chain, update),
+        HubMsg::SubmitMisbehaviour { chain, evidence } => {
+            let mut c = member_client(state, &chain)?;
+            client::misbehaviour(&mut c, *evidence, ctx.block.time)?;
+            client::store(state, &ns(), &hub_keys::client(&chain), &c)?;
+            Ok(vec![Event::new(
+                "hub.client_frozen",
+                &[("chain", chain.to_string())],
+            )])
+        }
+        HubMsg::RecvPacket {
+            packet,
+            proof_height,
+            proof,
+        } => recv_packet(state, packet, proof_height, &proof),
+        HubMsg::AcknowledgePacket {
+            packet,
+            ack,
+            proof_height,
+            proof,
+        } => acknowledge(state, packet, ack, proof_height, &proof),
+        HubMsg::TimeoutPacket {
+            packet,
+            proof_height,
+            proof,
+        } => timeout(state, packet, proof_height, &proof),
+        HubMsg::ProvePrepare {
+            spec,
+            index,
+            proof_height,
+            proof,
+        } => prove_prepare(state, ctx, &spec, index, proof_height, &proof),
+        HubMsg::AttestRecord {
+            chain,
+            height,
+            namespace,
+            key,
+            value,
+            proof,
+        } => {
+            causeway_chain::xchain::check_record(&namespace, &value.0)?;
+            let c = member_client(state, &chain)?;
+            let path = StatePath::new(namespace.clone(), key.as_bytes().to_vec()).encode();
+            client::verify_membership(&c, height, &path, &value.0, &proof)?;
+            let attestation = hub_keys::attestation(&chain, height, &namespace, key.as_bytes());
+            state.put(&ns(), &attestation, types::attestation_value(&value.0).0.to_vec())?;
+            Ok(vec![Event::new(
+                "hub.record_attested",
+                &[
+                    ("chain", chain.to_string()),
+                    ("height", height.to_string()),
+                    ("namespace", namespace.to_string()),
+                    ("key", key),
+                ],
+            )])
+        }
+        HubMsg::AbortExpired { spec } => {
+            spec.validate()?;
+            let id = spec.id();
+            if decision(state, &id)?.is_some() {
+                return Err(Error::AlreadyDecided(id));
+            }
+            if ctx.block.time < spec.deadline {
+                return Err(Error::Atomic("the deadline has not passed".into()));
+            }
+            decide(state, &id, Decision::Abort)
+        }
+    }
+}
+
+fn update_client(
+    state: &mut dyn StateWrite,
+    ctx: &TxContext<'_>,
+    chain: &ChainId,
+    update: HeaderUpdate,
+) -> Result<Vec<Event>> {
+    let mut c = member_client(state, chain)?;
+    let key = hub_keys::client(chain);
+    match client::update(&mut c, update, ctx.block.time) {
+        Ok(height) => {
+            client::store(state, &ns(), &key, &c)?;
+            Ok(vec![Event::new(
+                "hub.client_updated",
+                &[("chain", chain.to_string()), ("height", height.to_string())],
+            )])
+        }
+        Err(Error::Client {
+            source: NativeError::ConflictingHeader { height },
+            ..
+        }) => {
+            // A second valid header at a trusted height: the client froze. Keep that (the transaction succeeds).
+            client::store(state, &ns(), &key, &c)?;
+            Ok(vec![Event::new(
+                "hub.client_frozen",
+                &[("chain", chain.to_string()), ("height", height.to_string())],
+            )])
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn recv_packet(
+    state: &mut dyn StateWrite,
+    packet: Packet,
+    proof_height: u64,
+    proof: &StateProof,
+) -> Result<Vec<Event>> {
+    packet.validate()?;
+    let source = member_client(state, &packet.source)?;
+    let receipt = hub_keys::receipt(&packet.source, packet.sequence);
+    if state.get(&ns(), &receipt)?.is_some() {
+        return Err(Error::AlreadyReceived {
+            source_chain: packet.source,
+            sequence: packet.sequence,
+        });
+    }
+    let commitment = packet.commitment();
+    let path = member_path(member_keys::commitment(packet.sequence));
+    client::verify_membership(&source, proof_height, &path, &commitment.0, proof)?;
+    if load_client(state, &packet.destination)?.is_none() {
+        // Nobody to forward to: answer the source at once, forward nothing.
+        let record = PacketRecord {
+            commitment,
+            destination: packet.destination.clone(),
+            resolved: true,
+        };
+        put_typed(state, &ns(), &receipt, &record)?;
+        let outcome = Outcome::Acknowledged(Ack::Error(format!("{} is not a member", packet.destination)));
+        return record_outcome(state, &packet, &outcome);
+    }
+    let record = PacketRecord {
+        commitment,
+        destination: packet.destination.clone(),
+        resolved: false,
+    };
+    put_typed(state, &ns(), &receipt, &record)?;
+    let forward = hub_keys::forward(&packet.destination, &packet.source, packet.sequence);
+    state.put(&ns(), &forward, commitment.0.to_vec())?;
+    Ok(vec![Event::new(
+        "hub.forward",
+        &[
+            ("source", packet.source.to_string()),
+            ("destination", packet.destination.to_string()),
+            ("sequence", packet.sequence.to_string()),
+            ("packet", hex::encode(packet.encode())),
+        ],
+    )])
+}
+
+/// The open record of a forwarded packet, checked against the packet presented.
+fn pending(state: &(impl StateRead + ?Sized), packet: &Packet) -> Result<PacketRecord> {
+    let not_pending = || Error::NotPending {
+        source_chain: packet.source.clone(),
+        sequence: packet.sequence,
+    };
+    let record = packet_record(state, &packet.source, packet.sequence)?.ok_or_else(not_pending)?;
+    if record.resolved {
+        return Err(not_pending());
+    }
+    if record.commitment != packet.commitment() {
+        return Err(Error::CommitmentMismatch(packet.sequence));
+    }
+    Ok(record)
+}
+
+fn record_outcome(state: &mut dyn StateWrite, packet: &Packet, outcome: &Outcome) -> Result<Vec<Event>> {
+    let key = hub_keys::outcome(&packet.source, packet.sequence);
+    state.put(&ns(), &key, outcome.commitment().0.to_vec())?;
+    Ok(vec![Event::new(
+        "hub.outcome",
+        &[
+            ("source", packet.source.to_string()),
+            ("sequence", packet.sequence.to_string()),
+            ("outcome", hex::encode(borsh::to_vec(outcome).unwrap_or_default())),
+            ("packet", hex::encode(packet.encode())),
+        ],
+    )])
+}
+
+fn resolve(
+    state: &mut dyn StateWrite,
+    packet: &Packet,
+    mut record: PacketRecord,
+    outcome: &Outcome,
+) -> Result<Vec<Event>> {
+    record.resolved = true;
+    put_typed(
+        state,
+        &ns(),
+        &hub_keys::receipt(&packet.source, packet.sequence),
+        &record,
+    )?;
+    state.delete(
+        &ns(),
+        &hub_keys::forward(&packet.destination, &packet.source, packet.sequence),
+    )?;
+    record_outcome(state, packet, outcome)
+}
+
+fn acknowledge(
+    state: &mut dyn StateWrite,
+    packet: Packet,
+    ack: Ack,
+    proof_height: u64,
+    proof: &StateProof,
+) -> Result<Vec<Event>> {
+    packet.validate()?;
+    let record = pending(state, &packet)?;
+    let destination = member_client(state, &packet.destination)?;
+    let path = member_path(member_keys::receipt(&packet.source, packet.sequence));
+    client::verify_membership(&destination, proof_height, &path, &ack.commitment().0, proof)?;
+    resolve(state, &packet, record, &Outcome::Acknowledged(ack))
+}
+
+fn timeout(
+    state: &mut dyn StateWrite,
+    packet: Packet,
+    proof_height: u64,
+    proof: &StateProof,
+) -> Result<Vec<Event>> {
+    packet.validate()?;
+    let record = pending(state, &packet)?;
+    let destination = member_client(state, &packet.destination)?;
+    let time = client::time_at(&destination, proof_height)?;
+    if !packet.expired_at(proof_height, time) {
+        return Err(Error::NotExpired {
+            source_chain: packet.source,
+            sequence: packet.sequence,
+        });
+    }
+    let path = member_path(member_keys::receipt(&packet.source, packet.sequence));
+    client::verify_non_membership(&destination, proof_height, &path, proof)?;
+    resolve(state, &packet, record, &Outcome::TimedOut)
+}
+
+fn decide(state: &mut dyn StateWrite, id: &Hash, d: Decision) -> Result<Vec<Event>> {
+    state.put(&ns(), &hub_keys::decision(id), d.commitment(id).0.to_vec())?;
+    Ok(vec![Event::new(
+        "hub.atomic_decided",
+        &[("id", id.to_hex()), ("decision", format!("{d:?}"))],
+    )])
+}
+
+fn prove_prepare(
+    state: &mut dyn StateWrite,
+    ctx: &TxContext<'_>,
+    spec: &AtomicSpec,
+    index: u32,
+    proof_height: u64,
+    proof: &StateProof,
+) -> Result<Vec<Event>> {
+    spec.validate()?;
+    let id = spec.id();
+    let leg = spec
+        .legs
+        .get(index as usize)
+        .ok_or_else(|| Error::Atomic(format!("no leg {index} in a deal of {} legs", spec.legs.len())))?;
+    if decision(state, &id)?.is_some() {
+        return Err(Error::AlreadyDecided(id));
+    }
+    if ctx.block.time >= spec.deadline {
+        // Too late for this leg, hence for the deal: nothing more to verify.
+        return decide(state, &id, Decision::Abort);
+    }
+    let chain = member_client(state, &leg.chain)?;
+    let path = member_path(member_keys::prepared(&id, index));
+    client::verify_membership(
+        &chain,
+        proof_height,
+        &path,
+        &spec.prepared_commitment(index).0,
+        proof,
+    )?;
+    let key = hub_keys::atomic(&id);
+    let mut record: AtomicRecord = get_typed(state, &ns(), &key)?.unwrap_or_default();
+    if record.prepared.is_empty() {
+        record.prepared = vec![false; spec.legs.len()];
+    }
+    let slot = record
+        .prepared
+        .get_mut(index as usize)
+        .ok_or_else(|| Error::Atomic("leg record does not fit the deal".into()))?;
+    if *slot {
+        return Err(Error::Atomic(format!("leg {index} was already proven")));
+    }
+    *slot = true;
+    put_typed(state, &ns(), &key, &record)?;
+    let mut events = vec![Event::new(
+        "hub.leg_proven",
+        &[("id", id.to_hex()), ("index", index.to_string())],
+    )];
+    if record.prepared.iter().all(|p| *p) {
+        events.extend(decide(state, &id, Decision::Commit)?);
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests;

@@ -13,20 +13,7 @@ use crate::tx::SignedTx;
 #[async_trait::async_trait]
 impl NodeApi for Shared {
     fn status(&self) -> Status {
-        let s = Shared::status(self);
-        Status {
-            chain_id: s.chain_id,
-            moniker: s.moniker,
-            validator: s.validator,
-            height: s.height,
-            block_id: s.block_id,
-            time: s.time,
-            round: s.round,
-            peers: s.peers,
-            mempool_txs: s.mempool_txs,
-            catching_up: s.catching_up,
-            seconds_since_commit: s.seconds_since_commit,
-        }
+        Shared::status(self)
     }
 
     async fn submit(&self, tx: SignedTx) -> Result<Hash, Rejection> {

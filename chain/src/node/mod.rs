@@ -170,32 +170,8 @@ pub struct Shared {
     submit: mpsc::Sender<Submission>,
 }
 
-/// A snapshot of a node's state for status pages.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct NodeStatus {
-    /// The chain.
-    pub chain_id: ChainId,
-    /// The node's name.
-    pub moniker: String,
-    /// Its validator address, if it is one.
-    pub validator: Option<Address>,
-    /// Latest committed height.
-    pub height: u64,
-    /// Its block id.
-    pub block_id: Hash,
-    /// Its time.
-    pub time: Time,
-    /// Current round.
-    pub round: u32,
-    /// Connected peers.
-    pub peers: usize,
-    /// Transactions waiting.
-    pub mempool_txs: usize,
-    /// True while block sync is catching up.
-    pub catching_up: bool,
-    /// Seconds since the last commit.
-    pub seconds_since_commit: u64,
-}
+/// A snapshot of a node's state for status pages (the gateway's `/v1/status` body).
+pub use crate::gateway::Status as NodeStatus;
 
 struct Submission {
     tx: SignedTx,

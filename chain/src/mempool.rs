@@ -96,6 +96,16 @@ impl Mempool {
         self.bytes
     }
 
+    /// How many more transactions fit (by count; the byte bound is checked on insertion).
+    pub fn room(&self) -> usize {
+        self.limits.max_txs.saturating_sub(self.txs.len())
+    }
+
+    /// The refusal a full pool gives.
+    pub fn full_error(&self) -> MempoolError {
+        MempoolError::Full { txs: self.txs.len(), bytes: self.bytes }
+    }
+
     /// Whether a transaction is waiting.
     pub fn contains(&self, hash: &Hash) -> bool {
         self.txs.contains_key(hash)

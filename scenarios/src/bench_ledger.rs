@@ -47,6 +47,9 @@ pub struct Args {
     /// Transactions per gateway batch request.
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
+    /// Mempool bound of each validator (transactions); beyond it submissions are refused before verification.
+    #[arg(long, default_value_t = 20_000)]
+    pub mempool_txs: usize,
     /// Least time between blocks (ms).
     #[arg(long, default_value_t = 250)]
     pub block_interval_ms: u64,
@@ -152,7 +155,7 @@ async fn bench(args: Args) -> Result<()> {
             data_dir: dir.path().join(format!("node{i}")),
             validator_key: Some(keys[i].clone()),
             net,
-            mempool: MempoolLimits { max_txs: 400_000, max_bytes: 512 * 1024 * 1024 },
+            mempool: MempoolLimits { max_txs: args.mempool_txs, max_bytes: 512 * 1024 * 1024 },
             app: AppOptions::default(),
             timeouts: Some(RoundTimeouts::default()),
             extensions: vec![],

@@ -124,10 +124,18 @@ fn build_swarm(config: &NetConfig, topics: &[TopicHash; 2]) -> Result<Swarm<Beha
         // Messages are not signed by gossipsub: the transport is authenticated (noise) and the payloads carry
         // their own signatures. The author field is kept so forwarders skip the author.
         .validation_mode(ValidationMode::Permissive)
+        // The id covers the author and its per-publish sequence number: copies of one publication are
+        // deduplicated on the way, but a deliberate re-publication (consensus rebroadcasts the same signed vote
+        // until its round ends) is a new message. With a content-only id gossipsub refuses to publish the same
+        // bytes again for the whole duplicate-cache window, and a vote lost before the mesh formed stays lost.
         .message_id_fn(|message: &gossipsub::Message| {
             let mut hash = Sha256::new();
             hash.update(message.topic.as_str().as_bytes());
             hash.update([0]);
+            if let Some(source) = &message.source {
+                hash.update(source.to_bytes());
+            }
+            hash.update(message.sequence_number.unwrap_or(0).to_be_bytes());
             hash.update(&message.data);
             gossipsub::MessageId::new(&hash.finalize())
         })

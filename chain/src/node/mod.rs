@@ -771,9 +771,25 @@ async fn ingest(
                 else => break,
             }
         }
+        // Back-pressure before the expensive part: what cannot fit in the mempool is refused (local) or dropped
+        // (gossip) without verifying its signature, so an overloaded node spends its cores on blocks.
+        let (room, full) = {
+            let pool = lock(&shared.mempool);
+            (pool.room(), pool.full_error())
+        };
+        if local.len() > room {
+            for s in local.drain(room..) {
+                shared.metrics.txs_refused.inc();
+                let _ = s.reply.send(Err(SubmitError::Mempool(full.clone())));
+            }
+        }
+        remote.truncate(room - local.len());
         let n_local = local.len();
         let (replies, mut txs): (Vec<_>, Vec<_>) = local.into_iter().map(|s| (s.reply, s.tx)).unzip();
         txs.extend(remote);
+        if txs.is_empty() {
+            continue;
+        }
         let chain_id = shared.chain_id.clone();
         let alg = read(&shared.app).hash_alg();
         let verdicts = match tokio::task::spawn_blocking(move || verify_many(txs, &chain_id, alg)).await {

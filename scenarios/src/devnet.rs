@@ -62,6 +62,10 @@ const STEP_WAIT: Duration = Duration::from_secs(60);
 
 /// Run the devnet.
 pub fn run(args: Args) -> Result<()> {
+    // Node logs on stderr, warnings and errors only unless RUST_LOG says otherwise.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(devnet(args))
 }
@@ -131,6 +135,10 @@ async fn start_chain(
         net.gossip.heartbeat_ms = 100;
         net.redial.initial_ms = 100;
         net.redial.max_ms = 500;
+        // Shorter than the consensus rebroadcast interval, so that a rebroadcast vote or proposal is published
+        // again rather than refused by gossipsub as a duplicate: with the 10 s default, a chain whose first
+        // messages went out before its gossip mesh formed could sit at height 0 (seen on beta here).
+        net.gossip.duplicate_cache_ms = 500;
         let setup = NodeSetup {
             genesis: genesis.clone(),
             moniker: format!("{id}-v{i}"),
@@ -320,11 +328,21 @@ async fn devnet(args: Args) -> Result<()> {
 async fn demo(hub: &Chain, alpha: &Chain, beta: &Chain, log: &mut Log) -> Result<()> {
     // 1. Every chain commits blocks.
     let t = Instant::now();
+    let all_heights = || -> Vec<String> {
+        [hub, alpha, beta]
+            .iter()
+            .map(|c| {
+                let hs: Vec<String> = c.nodes.iter().map(|n| n.shared().status()).map(|s| format!("h{}/r{}/{}p", s.height, s.round, s.peers)).collect();
+                format!("{} [{}]", c.id(), hs.join(" "))
+            })
+            .collect()
+    };
     let heights = wait_for("every chain past height 2", || {
         let hs: Vec<u64> = [hub, alpha, beta].iter().map(|c| c.height()).collect();
         Ok(hs.iter().all(|h| *h >= 2).then_some(hs))
     })
-    .await?;
+    .await
+    .with_context(|| format!("heights/peers per validator: {}", all_heights().join("; ")))?;
     log.verified(
         "three chains running",
         t.elapsed(),

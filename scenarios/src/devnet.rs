@@ -29,12 +29,14 @@ use causeway_chain::mempool::MempoolLimits;
 use causeway_chain::message::{Amount, Bytes, Denom, GovAction, Message, OrgId};
 use causeway_chain::net::{Multiaddr, NetConfig, NodeKey};
 use causeway_chain::node::{Node, NodeSetup, Shared};
+use causeway_chain::state::StateRead;
 use causeway_chain::testkit;
-use causeway_chain::xchain::types::{escrow_address, member_keys, namespace, AtomicSpec, Decision, DenomTrace, Leg, LegState, NAMESPACE};
+use causeway_chain::xchain::types::{
+    escrow_address, member_keys, namespace, AtomicSpec, Decision, DenomTrace, Leg, LegState, NAMESPACE,
+};
 use causeway_chain::xchain::{self, Endpoint, EndpointGov, EndpointMsg};
 use causeway_hub::{Hub, HubGov};
 use causeway_light_client::native::TrustOptions;
-use causeway_chain::state::StateRead;
 use causeway_light_client::{Address, Canonical, ChainId, HashAlg, LightClient, Namespace, SecretKey, Suite};
 use tokio::sync::{mpsc, watch};
 
@@ -65,7 +67,10 @@ pub fn run(args: Args) -> Result<()> {
     // Node logs on stderr, warnings and errors only unless RUST_LOG says otherwise.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(devnet(args))
 }
@@ -119,7 +124,9 @@ async fn start_chain(
 ) -> Result<Chain> {
     let n = 4;
     let (mut genesis, keys) = testkit::genesis(id, n, suite, hash);
-    let node_keys: Vec<NodeKey> = (0..n).map(|i| NodeKey::from_seed([index * 16 + i as u8 + 1; 32])).collect();
+    let node_keys: Vec<NodeKey> = (0..n)
+        .map(|i| NodeKey::from_seed([index * 16 + i as u8 + 1; 32]))
+        .collect();
     for (v, k) in genesis.validators.iter_mut().zip(&node_keys) {
         v.node_id = Some(k.peer_id().to_string());
     }
@@ -130,7 +137,11 @@ async fn start_chain(
     for i in 0..n {
         let mut net = NetConfig::new(genesis.chain_id.to_string(), addr(i)?, node_keys[i].clone());
         for j in (0..n).filter(|&j| j != i) {
-            net.bootstrap.push(addr(j)?.with_p2p(node_keys[j].peer_id()).map_err(|a| anyhow!("bad address {a}"))?);
+            net.bootstrap.push(
+                addr(j)?
+                    .with_p2p(node_keys[j].peer_id())
+                    .map_err(|a| anyhow!("bad address {a}"))?,
+            );
         }
         net.gossip.heartbeat_ms = 100;
         net.redial.initial_ms = 100;
@@ -151,13 +162,28 @@ async fn start_chain(
             extensions: vec![extension.clone()],
             min_block_interval: block_interval,
         };
-        nodes.push(Node::start(setup).await.with_context(|| format!("starting validator {i} of {id}"))?);
+        nodes.push(
+            Node::start(setup)
+                .await
+                .with_context(|| format!("starting validator {i} of {id}"))?,
+        );
     }
     let api: Arc<dyn NodeApi> = nodes[0].shared().clone();
-    let gw = gateway::serve(api, GatewayConfig { listen: "127.0.0.1:0".into(), ..GatewayConfig::default() })
-        .await
-        .with_context(|| format!("starting the gateway of {id}"))?;
-    Ok(Chain { genesis, keys, nodes, gateway: Some(gw) })
+    let gw = gateway::serve(
+        api,
+        GatewayConfig {
+            listen: "127.0.0.1:0".into(),
+            ..GatewayConfig::default()
+        },
+    )
+    .await
+    .with_context(|| format!("starting the gateway of {id}"))?;
+    Ok(Chain {
+        genesis,
+        keys,
+        nodes,
+        gateway: Some(gw),
+    })
 }
 
 /// Poll `cond` every 50 ms until it returns `Some`, for at most [`STEP_WAIT`].
@@ -185,7 +211,10 @@ fn ok(r: &TxResult, what: &str) -> Result<()> {
 /// Returns the height of the deciding block; fails unless every proposal passed.
 async fn govern(chain: &Chain, actions: Vec<GovAction>) -> Result<u64> {
     let node = chain.node();
-    let proposals = actions.into_iter().map(|action| Message::Propose { action }).collect();
+    let proposals = actions
+        .into_iter()
+        .map(|action| Message::Propose { action })
+        .collect();
     let (_, r) = submit_and_wait(node, &chain.keys[0], proposals).await?;
     ok(&r, "governance proposal")?;
     let ids: Vec<u64> = r
@@ -194,7 +223,14 @@ async fn govern(chain: &Chain, actions: Vec<GovAction>) -> Result<u64> {
         .filter(|e| e.kind == "gov.proposal")
         .filter_map(|e| e.attribute("id").and_then(|s| s.parse().ok()))
         .collect();
-    let votes = || ids.iter().map(|&proposal| Message::Vote { proposal, approve: true }).collect::<Vec<_>>();
+    let votes = || {
+        ids.iter()
+            .map(|&proposal| Message::Vote {
+                proposal,
+                approve: true,
+            })
+            .collect::<Vec<_>>()
+    };
     let (a, b) = tokio::join!(
         submit_and_wait(node, &chain.keys[1], votes()),
         submit_and_wait(node, &chain.keys[2], votes())
@@ -205,7 +241,10 @@ async fn govern(chain: &Chain, actions: Vec<GovAction>) -> Result<u64> {
         ok(&r, "governance vote")?;
         for e in r.events.iter().filter(|e| e.kind == "gov.decided") {
             decided = decided.max(h);
-            passed.push((e.attribute("id").unwrap_or_default().to_string(), e.attribute("outcome").unwrap_or_default().to_string()));
+            passed.push((
+                e.attribute("id").unwrap_or_default().to_string(),
+                e.attribute("outcome").unwrap_or_default().to_string(),
+            ));
         }
     }
     for id in &ids {
@@ -244,14 +283,20 @@ impl Log {
     fn verified(&mut self, step: &str, took: Duration, how: &str) {
         self.verified += 1;
         self.steps.push((step.to_string(), took));
-        println!("[{:>7.2}s] VERIFIED {step} ({:.2} s): {how}", self.t0.elapsed().as_secs_f64(), took.as_secs_f64());
+        println!(
+            "[{:>7.2}s] VERIFIED {step} ({:.2} s): {how}",
+            self.t0.elapsed().as_secs_f64(),
+            took.as_secs_f64()
+        );
     }
 }
 
 fn print_relayed(log: &Log, rx: &mut mpsc::UnboundedReceiver<Relayed>) {
     while let Ok(r) = rx.try_recv() {
         let update = match r.update {
-            Some((from, to)) => format!(", client updated {from} -> {to} from header {to} and its commit certificate"),
+            Some((from, to)) => {
+                format!(", client updated {from} -> {to} from header {to} and its commit certificate")
+            }
             None => String::new(),
         };
         match r.failure {
@@ -272,7 +317,10 @@ async fn devnet(args: Args) -> Result<()> {
     let (_tmp, dir) = match &args.data {
         Some(d) => {
             if d.exists() && std::fs::read_dir(d)?.next().is_some() {
-                bail!("--data {}: the directory is not empty (restarting a devnet is not supported yet)", d.display());
+                bail!(
+                    "--data {}: the directory is not empty (restarting a devnet is not supported yet)",
+                    d.display()
+                );
             }
             std::fs::create_dir_all(d)?;
             (None, d.clone())
@@ -284,12 +332,43 @@ async fn devnet(args: Args) -> Result<()> {
         }
     };
     let interval = Duration::from_millis(args.block_interval_ms);
-    let mut log = Log { t0: Instant::now(), verified: 0, steps: vec![] };
+    let mut log = Log {
+        t0: Instant::now(),
+        verified: 0,
+        steps: vec![],
+    };
     log.say(&format!("data directory {}", dir.display()));
 
-    let hub = start_chain("hub", 0, Suite::Ed25519, HashAlg::Sha256, Hub::extension(), &dir, interval).await?;
-    let alpha = start_chain("alpha", 1, Suite::Ed25519, HashAlg::Sha256, Endpoint::extension(), &dir, interval).await?;
-    let beta = start_chain("beta", 2, Suite::Sm2, HashAlg::Sm3, Endpoint::extension(), &dir, interval).await?;
+    let hub = start_chain(
+        "hub",
+        0,
+        Suite::Ed25519,
+        HashAlg::Sha256,
+        Hub::extension(),
+        &dir,
+        interval,
+    )
+    .await?;
+    let alpha = start_chain(
+        "alpha",
+        1,
+        Suite::Ed25519,
+        HashAlg::Sha256,
+        Endpoint::extension(),
+        &dir,
+        interval,
+    )
+    .await?;
+    let beta = start_chain(
+        "beta",
+        2,
+        Suite::Sm2,
+        HashAlg::Sm3,
+        Endpoint::extension(),
+        &dir,
+        interval,
+    )
+    .await?;
     let chains = [&hub, &alpha, &beta];
     for c in chains {
         let url = c.gateway.as_ref().map(|g| g.url()).unwrap_or_default();
@@ -308,7 +387,10 @@ async fn devnet(args: Args) -> Result<()> {
                 println!("  {:<48} {:>6.2} s", s, d.as_secs_f64());
             }
         }
-        Err(e) => log.say(&format!("DEMO FAILED after {} verified steps: {e:#}", log.verified)),
+        Err(e) => log.say(&format!(
+            "DEMO FAILED after {} verified steps: {e:#}",
+            log.verified
+        )),
     }
     if !args.exit_after_demo {
         log.say("serving until Ctrl-C");
@@ -332,7 +414,12 @@ async fn demo(hub: &Chain, alpha: &Chain, beta: &Chain, log: &mut Log) -> Result
         [hub, alpha, beta]
             .iter()
             .map(|c| {
-                let hs: Vec<String> = c.nodes.iter().map(|n| n.shared().status()).map(|s| format!("h{}/r{}/{}p", s.height, s.round, s.peers)).collect();
+                let hs: Vec<String> = c
+                    .nodes
+                    .iter()
+                    .map(|n| n.shared().status())
+                    .map(|s| format!("h{}/r{}/{}p", s.height, s.round, s.peers))
+                    .collect();
                 format!("{} [{}]", c.id(), hs.join(" "))
             })
             .collect()
@@ -346,7 +433,10 @@ async fn demo(hub: &Chain, alpha: &Chain, beta: &Chain, log: &mut Log) -> Result
     log.verified(
         "three chains running",
         t.elapsed(),
-        &format!("hub at {}, alpha at {}, beta at {} (4 validators each)", heights[0], heights[1], heights[2]),
+        &format!(
+            "hub at {}, alpha at {}, beta at {} (4 validators each)",
+            heights[0], heights[1], heights[2]
+        ),
     );
 
     // 2. Admission by governance.
@@ -358,7 +448,10 @@ async fn demo(hub: &Chain, alpha: &Chain, beta: &Chain, log: &mut Log) -> Result
             let h = app.height();
             Ok(HubGov::AdmitMember {
                 options: options(m.id(), m.genesis.hash),
-                header: app.block(h)?.ok_or_else(|| anyhow!("no block {h} on {}", m.id()))?.header,
+                header: app
+                    .block(h)?
+                    .ok_or_else(|| anyhow!("no block {h} on {}", m.id()))?
+                    .header,
                 next_validators: app.validators_at(h + 1)?,
             }
             .into_action())
@@ -368,21 +461,34 @@ async fn demo(hub: &Chain, alpha: &Chain, beta: &Chain, log: &mut Log) -> Result
     for m in [alpha, beta] {
         let client = causeway_hub::load_client(&hub.node().app().store().latest_view(), m.id())?
             .ok_or_else(|| anyhow!("the hub has no client of {} after admission", m.id()))?;
-        log.say(&format!("  hub's client of {} trusts height {}", m.id(), client.latest_height()));
+        log.say(&format!(
+            "  hub's client of {} trusts height {}",
+            m.id(),
+            client.latest_height()
+        ));
     }
-    log.verified("hub admits alpha and beta", t.elapsed(), &format!("governance passed at hub height {decided}, clients stored"));
+    log.verified(
+        "hub admits alpha and beta",
+        t.elapsed(),
+        &format!("governance passed at hub height {decided}, clients stored"),
+    );
     let t = Instant::now();
     let hub_header = {
         let app = hub.node().app();
         let h = app.height();
-        (app.block(h)?.ok_or_else(|| anyhow!("no hub block {h}"))?.header, app.validators_at(h + 1)?)
+        (
+            app.block(h)?.ok_or_else(|| anyhow!("no hub block {h}"))?.header,
+            app.validators_at(h + 1)?,
+        )
     };
-    let create = || EndpointGov::CreateHubClient {
-        options: options(hub.id(), hub.genesis.hash),
-        header: hub_header.0.clone(),
-        next_validators: hub_header.1.clone(),
-    }
-    .into_action();
+    let create = || {
+        EndpointGov::CreateHubClient {
+            options: options(hub.id(), hub.genesis.hash),
+            header: hub_header.0.clone(),
+            next_validators: hub_header.1.clone(),
+        }
+        .into_action()
+    };
     let (a, b) = tokio::join!(govern(alpha, vec![create()]), govern(beta, vec![create()]));
     let (ha, hb) = (a?, b?);
     for m in [alpha, beta] {
@@ -392,7 +498,10 @@ async fn demo(hub: &Chain, alpha: &Chain, beta: &Chain, log: &mut Log) -> Result
     log.verified(
         "members create their hub clients",
         t.elapsed(),
-        &format!("governance passed at alpha {ha}, beta {hb}; trusting hub header {}", hub_header.0.height),
+        &format!(
+            "governance passed at alpha {ha}, beta {hb}; trusting hub header {}",
+            hub_header.0.height
+        ),
     );
 
     // The relayer.
@@ -400,7 +509,11 @@ async fn demo(hub: &Chain, alpha: &Chain, beta: &Chain, log: &mut Log) -> Result
     let (req_tx, req_rx) = mpsc::unbounded_channel();
     let (rep_tx, mut rep_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let r = Relayer::new(hub.node().clone(), vec![alpha.node().clone(), beta.node().clone()], relayer_key);
+    let r = Relayer::new(
+        hub.node().clone(),
+        vec![alpha.node().clone(), beta.node().clone()],
+        relayer_key,
+    );
     let relayer_task = tokio::spawn(r.run(req_rx, rep_tx, stop_rx));
     let result = scripted(hub, alpha, beta, log, &req_tx, &mut rep_rx).await;
     print_relayed(log, &mut rep_rx);
@@ -427,14 +540,27 @@ async fn scripted(
 
     // 3. Issue assets: a bond on alpha (alice), cash on beta (bob, an SM2 key).
     let t = Instant::now();
-    let issue_bond = Message::Issue { denom: bond.clone(), amount: Amount(1_000), to: alice_a.public_key().address() };
-    let issue_cash = Message::Issue { denom: cash.clone(), amount: Amount(5_000), to: bob_b.public_key().address() };
-    let (ra, rb) =
-        tokio::join!(submit_and_wait(a, &alice_a, vec![issue_bond]), submit_and_wait(b, &bob_b, vec![issue_cash]));
+    let issue_bond = Message::Issue {
+        denom: bond.clone(),
+        amount: Amount(1_000),
+        to: alice_a.public_key().address(),
+    };
+    let issue_cash = Message::Issue {
+        denom: cash.clone(),
+        amount: Amount(5_000),
+        to: bob_b.public_key().address(),
+    };
+    let (ra, rb) = tokio::join!(
+        submit_and_wait(a, &alice_a, vec![issue_bond]),
+        submit_and_wait(b, &bob_b, vec![issue_cash])
+    );
     let ((ha, ra), (hb, rb)) = (ra?, rb?);
     ok(&ra, "issue on alpha")?;
     ok(&rb, "issue on beta")?;
-    let got = (balance(a, &bond, &alice_a.public_key().address())?, balance(b, &cash, &bob_b.public_key().address())?);
+    let got = (
+        balance(a, &bond, &alice_a.public_key().address())?,
+        balance(b, &cash, &bob_b.public_key().address())?,
+    );
     if got != (1_000, 5_000) {
         bail!("after issuing, balances are {got:?}, expected (1000, 5000)");
     }
@@ -473,9 +599,16 @@ async fn scripted(
     log.verified(
         "transfer: 100 bond escrowed on alpha",
         t.elapsed(),
-        &format!("packet alpha#{} committed at alpha {h_send}; escrow holds 100", packet.sequence),
+        &format!(
+            "packet alpha#{} committed at alpha {h_send}; escrow holds 100",
+            packet.sequence
+        ),
     );
-    let voucher = DenomTrace { home: alpha.id().clone(), base: bond.clone() }.voucher_denom();
+    let voucher = DenomTrace {
+        home: alpha.id().clone(),
+        base: bond.clone(),
+    }
+    .voucher_denom();
     let t = Instant::now();
     let h_credit = wait_for("the voucher credited on beta", || {
         print_relayed(log, relayed);
@@ -491,9 +624,15 @@ async fn scripted(
     let seq = packet.sequence;
     let h_ack = wait_for("the acknowledgement applied on alpha", || {
         print_relayed(log, relayed);
-        let resolved = a.app().store().latest_view().get(&namespace(NAMESPACE), &member_keys::commitment(seq))?.is_none();
-        let hub_resolved = causeway_hub::packet_record(&hub.node().app().store().latest_view(), alpha.id(), seq)?
-            .is_some_and(|r| r.resolved);
+        let resolved = a
+            .app()
+            .store()
+            .latest_view()
+            .get(&namespace(NAMESPACE), &member_keys::commitment(seq))?
+            .is_none();
+        let hub_resolved =
+            causeway_hub::packet_record(&hub.node().app().store().latest_view(), alpha.id(), seq)?
+                .is_some_and(|r| r.resolved);
         Ok((resolved && hub_resolved).then(|| alpha.height()))
     })
     .await?;
@@ -531,15 +670,27 @@ async fn scripted(
         ],
     };
     let id = spec.id();
-    let prep = |i: u32| EndpointMsg::PrepareLeg { spec: spec.clone(), index: i }.into_message();
-    let (r0, r1) = tokio::join!(submit_and_wait(a, &alice_a, vec![prep(0)]), submit_and_wait(b, &bob_b, vec![prep(1)]));
+    let prep = |i: u32| {
+        EndpointMsg::PrepareLeg {
+            spec: spec.clone(),
+            index: i,
+        }
+        .into_message()
+    };
+    let (r0, r1) = tokio::join!(
+        submit_and_wait(a, &alice_a, vec![prep(0)]),
+        submit_and_wait(b, &bob_b, vec![prep(1)])
+    );
     let ((h0, r0), (h1, r1)) = (r0?, r1?);
     ok(&r0, "prepare leg 0 on alpha")?;
     ok(&r1, "prepare leg 1 on beta")?;
     log.verified(
         "DvP: both legs prepared (locked)",
         t.elapsed(),
-        &format!("deal {}: bond leg at alpha {h0}, cash leg at beta {h1}", short(&id)),
+        &format!(
+            "deal {}: bond leg at alpha {h0}, cash leg at beta {h1}",
+            short(&id)
+        ),
     );
     let t = Instant::now();
     let h_dec = wait_for("the hub's decision", || {
@@ -551,13 +702,20 @@ async fn scripted(
     if h_dec.0 != Decision::Commit {
         bail!("the hub decided {:?} for the DvP deal", h_dec.0);
     }
-    log.verified("DvP: hub decides COMMIT", t.elapsed(), &format!("after verifying both prepares, by hub height {}", h_dec.1));
+    log.verified(
+        "DvP: hub decides COMMIT",
+        t.elapsed(),
+        &format!("after verifying both prepares, by hub height {}", h_dec.1),
+    );
     let t = Instant::now();
     let h_done = wait_for("both legs committed", || {
         print_relayed(log, relayed);
         let l0 = xchain::leg_state(&a.app().store().latest_view(), &id, 0)?;
         let l1 = xchain::leg_state(&b.app().store().latest_view(), &id, 1)?;
-        Ok((l0 == Some(LegState::Committed) && l1 == Some(LegState::Committed)).then(|| (alpha.height(), beta.height())))
+        Ok(
+            (l0 == Some(LegState::Committed) && l1 == Some(LegState::Committed))
+                .then(|| (alpha.height(), beta.height())),
+        )
     })
     .await?;
     let bob_bond = balance(a, &bond, &bob_a.public_key().address())?;
@@ -568,18 +726,37 @@ async fn scripted(
     log.verified(
         "DvP: both legs settled",
         t.elapsed(),
-        &format!("bob holds 50 bond on alpha ({}), alice 500 cash on beta ({})", h_done.0, h_done.1),
+        &format!(
+            "bob holds 50 bond on alpha ({}), alice 500 cash on beta ({})",
+            h_done.0, h_done.1
+        ),
     );
 
     // 6. A data record on alpha, proven on beta through the hub.
     let t = Instant::now();
     let org = OrgId::new("acme").map_err(|e| anyhow!("{e}"))?;
-    govern(alpha, vec![GovAction::AdmitOrg { org, admin: alice_a.public_key().address() }]).await?;
+    govern(
+        alpha,
+        vec![GovAction::AdmitOrg {
+            org,
+            admin: alice_a.public_key().address(),
+        }],
+    )
+    .await?;
     let ns = Namespace::new("org/acme/invoices").map_err(|e| anyhow!("{e}"))?;
-    let put = Message::PutRecord { namespace: ns.clone(), key: "inv-7".into(), value: Bytes(b"{\"eur\":120}".to_vec()) };
+    let put = Message::PutRecord {
+        namespace: ns.clone(),
+        key: "inv-7".into(),
+        value: Bytes(b"{\"eur\":120}".to_vec()),
+    };
     let (h_rec, r) = submit_and_wait(a, &alice_a, vec![put]).await?;
     ok(&r, "put record")?;
-    let stored = a.app().store().prove(h_rec, &ns, b"inv-7")?.0.ok_or_else(|| anyhow!("record not stored"))?;
+    let stored = a
+        .app()
+        .store()
+        .prove(h_rec, &ns, b"inv-7")?
+        .0
+        .ok_or_else(|| anyhow!("record not stored"))?;
     requests
         .send(RecordRequest {
             chain: alpha.id().clone(),
@@ -591,7 +768,14 @@ async fn scripted(
         .map_err(|_| anyhow!("the relayer stopped"))?;
     let h_ver = wait_for("beta to verify the record", || {
         print_relayed(log, relayed);
-        let v = xchain::record_verified(&b.app().store().latest_view(), alpha.id(), h_rec, &ns, "inv-7", &stored)?;
+        let v = xchain::record_verified(
+            &b.app().store().latest_view(),
+            alpha.id(),
+            h_rec,
+            &ns,
+            "inv-7",
+            &stored,
+        )?;
         Ok(v.then(|| beta.height()))
     })
     .await?;
@@ -608,6 +792,10 @@ async fn scripted(
     if supply != 1_000 || escrow != vouchers {
         bail!("bond: supply {supply} (expected 1000), escrowed {escrow} vs vouchers {vouchers} on beta");
     }
-    log.verified("bond conserved", Duration::ZERO, &format!("supply 1000 on alpha; escrowed {escrow} = vouchers {vouchers} on beta"));
+    log.verified(
+        "bond conserved",
+        Duration::ZERO,
+        &format!("supply 1000 on alpha; escrowed {escrow} = vouchers {vouchers} on beta"),
+    );
     Ok(())
 }

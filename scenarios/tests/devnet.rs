@@ -29,16 +29,25 @@ fn devnet_demo_verifies_every_step_and_exits_0() {
         .expect("the binary runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
     for step in STEPS {
-        assert!(stdout.contains(&format!("VERIFIED {step} (")), "step not verified: {step}\n{stdout}");
+        assert!(
+            stdout.contains(&format!("VERIFIED {step} (")),
+            "step not verified: {step}\n{stdout}"
+        );
     }
     assert!(stdout.contains("all 12 demo steps verified"), "{stdout}");
     assert!(!stdout.contains("FAILED"), "{stdout}");
     // Every chain's gateway was printed with its URL, and beta runs SM2 keys with SM3.
     for chain in ["hub", "alpha", "beta"] {
         assert!(
-            stdout.lines().any(|l| l.contains(&format!("chain {chain}")) && l.contains("gateway http://127.0.0.1:")),
+            stdout
+                .lines()
+                .any(|l| l.contains(&format!("chain {chain}")) && l.contains("gateway http://127.0.0.1:")),
             "no gateway line for {chain}\n{stdout}"
         );
     }

@@ -30,18 +30,36 @@ use causeway_chain::xchain::types::{
 };
 use causeway_chain::xchain::{self, EndpointMsg};
 use causeway_hub::{AtomicRecord, HubMsg};
-use causeway_light_client::{Canonical, ChainId, Hash, HeaderUpdate, LightClient, Namespace, SecretKey, StateProof};
+use causeway_light_client::{
+    Canonical, ChainId, Hash, HeaderUpdate, LightClient, Namespace, SecretKey, StateProof,
+};
 use tokio::sync::{mpsc, watch};
+
+/// Client-update messages (none when the client has the height), the height they reach, and (trusted, new).
+type Update = (Vec<Message>, u64, Option<(u64, u64)>);
 
 /// How long a submitted transaction may take to commit.
 const COMMIT_WAIT: Duration = Duration::from_secs(30);
 
 /// Submit `messages` signed by `key` to `node` and wait until they are committed; the height and the result.
-pub async fn submit_and_wait(node: &Shared, key: &SecretKey, messages: Vec<Message>) -> Result<(u64, TxResult)> {
+pub async fn submit_and_wait(
+    node: &Shared,
+    key: &SecretKey,
+    messages: Vec<Message>,
+) -> Result<(u64, TxResult)> {
     let signer = key.public_key();
     let nonce = node.account_nonce(&signer.address());
-    let tx = Transaction { chain_id: node.chain_id().clone(), signer, nonce, messages }.sign(key);
-    let hash = node.submit(tx).await.with_context(|| format!("submitting to {}", node.chain_id()))?;
+    let tx = Transaction {
+        chain_id: node.chain_id().clone(),
+        signer,
+        nonce,
+        messages,
+    }
+    .sign(key);
+    let hash = node
+        .submit(tx)
+        .await
+        .with_context(|| format!("submitting to {}", node.chain_id()))?;
     let start = Instant::now();
     loop {
         let found = {
@@ -65,7 +83,10 @@ pub async fn submit_and_wait(node: &Shared, key: &SecretKey, messages: Vec<Messa
             return Ok(found);
         }
         if start.elapsed() > COMMIT_WAIT {
-            bail!("transaction {hash} not committed on {} within {COMMIT_WAIT:?}", node.chain_id());
+            bail!(
+                "transaction {hash} not committed on {} within {COMMIT_WAIT:?}",
+                node.chain_id()
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -127,14 +148,28 @@ impl Job {
             Job::MemberRecv(p) => format!("packet {}#{} proven to {}", p.source, p.sequence, p.destination),
             Job::HubAck(p, ack) => format!("ack {ack:?} of {}#{} proven to the hub", p.source, p.sequence),
             Job::HubTimeout(p) => format!("timeout of {}#{} proven to the hub", p.source, p.sequence),
-            Job::Resolve(p, o) => format!("outcome {o:?} of {}#{} proven to {}", p.source, p.sequence, p.source),
-            Job::ProvePrepare(s, i) => format!("prepare of leg {i} of deal {} proven to the hub", short(&s.id())),
+            Job::Resolve(p, o) => format!(
+                "outcome {o:?} of {}#{} proven to {}",
+                p.source, p.sequence, p.source
+            ),
+            Job::ProvePrepare(s, i) => {
+                format!("prepare of leg {i} of deal {} proven to the hub", short(&s.id()))
+            }
             Job::AbortExpired(s) => format!("expired deal {} aborted on the hub", short(&s.id())),
             Job::ApplyDecision(s, i, d) => {
-                format!("decision {d:?} of deal {} proven to leg {i}'s chain", short(&s.id()))
+                format!(
+                    "decision {d:?} of deal {} proven to leg {i}'s chain",
+                    short(&s.id())
+                )
             }
-            Job::Attest(r) => format!("record {}/{} of {} at {} attested by the hub", r.namespace, r.key, r.chain, r.height),
-            Job::Verify(r, _) => format!("hub attestation of record {}/{} verified by {}", r.namespace, r.key, r.verifier),
+            Job::Attest(r) => format!(
+                "record {}/{} of {} at {} attested by the hub",
+                r.namespace, r.key, r.chain, r.height
+            ),
+            Job::Verify(r, _) => format!(
+                "hub attestation of record {}/{} verified by {}",
+                r.namespace, r.key, r.verifier
+            ),
         }
     }
 }
@@ -163,16 +198,26 @@ fn decode_hex<T: Canonical>(s: Option<&str>) -> Result<T> {
 }
 
 fn attr_u64(e: &causeway_chain::exec::Event, k: &str) -> Result<u64> {
-    Ok(e.attribute(k).ok_or_else(|| anyhow!("event {} without {k}", e.kind))?.parse()?)
+    Ok(e.attribute(k)
+        .ok_or_else(|| anyhow!("event {} without {k}", e.kind))?
+        .parse()?)
 }
 
 fn attr_chain(e: &causeway_chain::exec::Event, k: &str) -> Result<ChainId> {
-    ChainId::new(e.attribute(k).ok_or_else(|| anyhow!("event {} without {k}", e.kind))?).map_err(|e| anyhow!("{e}"))
+    ChainId::new(
+        e.attribute(k)
+            .ok_or_else(|| anyhow!("event {} without {k}", e.kind))?,
+    )
+    .map_err(|e| anyhow!("{e}"))
 }
 
 impl Knowledge {
     fn observe(&mut self, results: &causeway_chain::app::BlockResults) -> Result<()> {
-        let events = results.txs.iter().filter(|r| r.is_ok()).flat_map(|r| r.events.iter());
+        let events = results
+            .txs
+            .iter()
+            .filter(|r| r.is_ok())
+            .flat_map(|r| r.events.iter());
         for e in events.chain(results.end_events.iter()) {
             match e.kind.as_str() {
                 "xchain.send" => {
@@ -181,11 +226,14 @@ impl Knowledge {
                 }
                 "xchain.recv" => {
                     let ack: Ack = borsh::from_slice(&hex::decode(e.attribute("ack").unwrap_or_default())?)?;
-                    self.acks.insert((attr_chain(e, "source")?, attr_u64(e, "sequence")?), ack);
+                    self.acks
+                        .insert((attr_chain(e, "source")?, attr_u64(e, "sequence")?), ack);
                 }
                 "hub.outcome" => {
-                    let o: Outcome = borsh::from_slice(&hex::decode(e.attribute("outcome").unwrap_or_default())?)?;
-                    self.outcomes.insert((attr_chain(e, "source")?, attr_u64(e, "sequence")?), o);
+                    let o: Outcome =
+                        borsh::from_slice(&hex::decode(e.attribute("outcome").unwrap_or_default())?)?;
+                    self.outcomes
+                        .insert((attr_chain(e, "source")?, attr_u64(e, "sequence")?), o);
                 }
                 "xchain.leg_prepared" => {
                     let spec: AtomicSpec = decode_hex(e.attribute("spec"))?;
@@ -210,11 +258,20 @@ pub struct Relayer {
 impl Relayer {
     /// A relayer over `hub` and `members`, submitting with `key`.
     pub fn new(hub: Arc<Shared>, members: Vec<Arc<Shared>>, key: SecretKey) -> Relayer {
-        Relayer { hub, members, key, knowledge: Knowledge::default(), seen: BTreeMap::new() }
+        Relayer {
+            hub,
+            members,
+            key,
+            knowledge: Knowledge::default(),
+            seen: BTreeMap::new(),
+        }
     }
 
     fn member(&self, id: &ChainId) -> Result<&Arc<Shared>> {
-        self.members.iter().find(|m| m.chain_id() == id).ok_or_else(|| anyhow!("{id} is not a member of this devnet"))
+        self.members
+            .iter()
+            .find(|m| m.chain_id() == id)
+            .ok_or_else(|| anyhow!("{id} is not a member of this devnet"))
     }
 
     /// Run until `stop` turns true: wake on every committed block, learn from new blocks, relay what is due.
@@ -224,7 +281,10 @@ impl Relayer {
         report: mpsc::UnboundedSender<Relayed>,
         mut stop: watch::Receiver<bool>,
     ) {
-        let mut subs: Vec<_> = std::iter::once(&self.hub).chain(&self.members).map(|s| s.blocks.subscribe()).collect();
+        let mut subs: Vec<_> = std::iter::once(&self.hub)
+            .chain(&self.members)
+            .map(|s| s.blocks.subscribe())
+            .collect();
         let mut failed_last = false;
         loop {
             if *stop.borrow() {
@@ -276,7 +336,9 @@ impl Relayer {
 
     /// Read every block committed since the last look on each chain.
     fn learn(&mut self) -> Result<()> {
-        let chains: Vec<Arc<Shared>> = std::iter::once(self.hub.clone()).chain(self.members.iter().cloned()).collect();
+        let chains: Vec<Arc<Shared>> = std::iter::once(self.hub.clone())
+            .chain(self.members.iter().cloned())
+            .collect();
         for c in chains {
             let app = c.app();
             let top = app.height();
@@ -361,7 +423,9 @@ impl Relayer {
                     for (i, leg) in spec.legs.iter().enumerate() {
                         let chain = self.member(&leg.chain)?;
                         let proven = record.prepared.get(i).copied().unwrap_or(false);
-                        if !proven && Self::endpoint_get(chain, &member_keys::prepared(id, i as u32))?.is_some() {
+                        if !proven
+                            && Self::endpoint_get(chain, &member_keys::prepared(id, i as u32))?.is_some()
+                        {
                             jobs.push(Job::ProvePrepare(spec.clone(), i as u32));
                         }
                     }
@@ -388,20 +452,30 @@ impl Relayer {
     fn header_update(node: &Shared, trusted: u64, target: u64) -> Result<HeaderUpdate> {
         let app = node.app();
         Ok(HeaderUpdate {
-            header: app.block(target)?.ok_or_else(|| anyhow!("no block {target}"))?.header,
-            commit: app.commit_at(target)?.ok_or_else(|| anyhow!("no commit certificate for {target}"))?,
+            header: app
+                .block(target)?
+                .ok_or_else(|| anyhow!("no block {target}"))?
+                .header,
+            commit: app
+                .commit_at(target)?
+                .ok_or_else(|| anyhow!("no commit certificate for {target}"))?,
             validators: app.validators_at(target)?,
             trusted_height: trusted,
             trusted_validators: app.validators_at(trusted + 1)?,
         })
     }
 
-    fn prove(node: &Shared, height: u64, ns: &Namespace, key: &[u8]) -> Result<(Option<Vec<u8>>, StateProof)> {
+    fn prove(
+        node: &Shared,
+        height: u64,
+        ns: &Namespace,
+        key: &[u8],
+    ) -> Result<(Option<Vec<u8>>, StateProof)> {
         Ok(node.app().store().prove(height, ns, key)?)
     }
 
     /// Messages bringing the hub's client of `member` to the member's latest height; that height and the update.
-    fn update_on_hub(&self, member: &Shared) -> Result<(Vec<Message>, u64, Option<(u64, u64)>)> {
+    fn update_on_hub(&self, member: &Shared) -> Result<Update> {
         let h = member.app().height();
         let client = causeway_hub::load_client(&self.hub.app().store().latest_view(), member.chain_id())?
             .ok_or_else(|| anyhow!("the hub has no client of {}", member.chain_id()))?;
@@ -411,14 +485,18 @@ impl Relayer {
         let trusted = client.latest_height();
         let update = Self::header_update(member, trusted, h)?;
         Ok((
-            vec![HubMsg::UpdateClient { chain: member.chain_id().clone(), update }.into_message()],
+            vec![HubMsg::UpdateClient {
+                chain: member.chain_id().clone(),
+                update,
+            }
+            .into_message()],
             h,
             Some((trusted, h)),
         ))
     }
 
     /// Messages bringing `member`'s client of the hub to the hub's latest height; that height and the update.
-    fn update_on_member(&self, member: &Shared) -> Result<(Vec<Message>, u64, Option<(u64, u64)>)> {
+    fn update_on_member(&self, member: &Shared) -> Result<Update> {
         let h = self.hub.app().height();
         let client = xchain::load_hub_client(&member.app().store().latest_view())?
             .ok_or_else(|| anyhow!("{} has no client of the hub", member.chain_id()))?;
@@ -427,7 +505,11 @@ impl Relayer {
         }
         let trusted = client.latest_height();
         let update = Self::header_update(&self.hub, trusted, h)?;
-        Ok((vec![EndpointMsg::UpdateHubClient { update }.into_message()], h, Some((trusted, h))))
+        Ok((
+            vec![EndpointMsg::UpdateHubClient { update }.into_message()],
+            h,
+            Some((trusted, h)),
+        ))
     }
 
     /// Build, submit and wait for one step.
@@ -439,7 +521,14 @@ impl Relayer {
                 let m = self.member(&p.source)?.clone();
                 let (mut msgs, h, u) = self.update_on_hub(&m)?;
                 let (_, proof) = Self::prove(&m, h, &ns, &member_keys::commitment(p.sequence))?;
-                msgs.push(HubMsg::RecvPacket { packet: p.clone(), proof_height: h, proof }.into_message());
+                msgs.push(
+                    HubMsg::RecvPacket {
+                        packet: p.clone(),
+                        proof_height: h,
+                        proof,
+                    }
+                    .into_message(),
+                );
                 (self.hub.clone(), msgs, h, u, None)
             }
             Job::MemberRecv(p) => {
@@ -447,7 +536,14 @@ impl Relayer {
                 let (mut msgs, h, u) = self.update_on_member(&m)?;
                 let key = hub_keys::forward(&p.destination, &p.source, p.sequence);
                 let (_, proof) = Self::prove(&self.hub, h, &hub_ns, &key)?;
-                msgs.push(EndpointMsg::RecvPacket { packet: p.clone(), proof_height: h, proof }.into_message());
+                msgs.push(
+                    EndpointMsg::RecvPacket {
+                        packet: p.clone(),
+                        proof_height: h,
+                        proof,
+                    }
+                    .into_message(),
+                );
                 (m, msgs, h, u, None)
             }
             Job::HubAck(p, ack) => {
@@ -455,8 +551,13 @@ impl Relayer {
                 let (mut msgs, h, u) = self.update_on_hub(&m)?;
                 let (_, proof) = Self::prove(&m, h, &ns, &member_keys::receipt(&p.source, p.sequence))?;
                 msgs.push(
-                    HubMsg::AcknowledgePacket { packet: p.clone(), ack: ack.clone(), proof_height: h, proof }
-                        .into_message(),
+                    HubMsg::AcknowledgePacket {
+                        packet: p.clone(),
+                        ack: ack.clone(),
+                        proof_height: h,
+                        proof,
+                    }
+                    .into_message(),
                 );
                 (self.hub.clone(), msgs, h, u, None)
             }
@@ -464,35 +565,66 @@ impl Relayer {
                 let m = self.member(&p.destination)?.clone();
                 let (mut msgs, h, u) = self.update_on_hub(&m)?;
                 let (_, proof) = Self::prove(&m, h, &ns, &member_keys::receipt(&p.source, p.sequence))?;
-                msgs.push(HubMsg::TimeoutPacket { packet: p.clone(), proof_height: h, proof }.into_message());
+                msgs.push(
+                    HubMsg::TimeoutPacket {
+                        packet: p.clone(),
+                        proof_height: h,
+                        proof,
+                    }
+                    .into_message(),
+                );
                 (self.hub.clone(), msgs, h, u, None)
             }
             Job::Resolve(p, outcome) => {
                 let m = self.member(&p.source)?.clone();
                 let (mut msgs, h, u) = self.update_on_member(&m)?;
-                let (_, proof) = Self::prove(&self.hub, h, &hub_ns, &hub_keys::outcome(&p.source, p.sequence))?;
+                let (_, proof) =
+                    Self::prove(&self.hub, h, &hub_ns, &hub_keys::outcome(&p.source, p.sequence))?;
                 msgs.push(
-                    EndpointMsg::ResolvePacket { packet: p.clone(), outcome: outcome.clone(), proof_height: h, proof }
-                        .into_message(),
+                    EndpointMsg::ResolvePacket {
+                        packet: p.clone(),
+                        outcome: outcome.clone(),
+                        proof_height: h,
+                        proof,
+                    }
+                    .into_message(),
                 );
                 (m, msgs, h, u, None)
             }
             Job::ProvePrepare(spec, index) => {
-                let leg = spec.legs.get(*index as usize).ok_or_else(|| anyhow!("deal without leg {index}"))?;
+                let leg = spec
+                    .legs
+                    .get(*index as usize)
+                    .ok_or_else(|| anyhow!("deal without leg {index}"))?;
                 let m = self.member(&leg.chain)?.clone();
                 let (mut msgs, h, u) = self.update_on_hub(&m)?;
                 let (_, proof) = Self::prove(&m, h, &ns, &member_keys::prepared(&spec.id(), *index))?;
                 msgs.push(
-                    HubMsg::ProvePrepare { spec: spec.clone(), index: *index, proof_height: h, proof }.into_message(),
+                    HubMsg::ProvePrepare {
+                        spec: spec.clone(),
+                        index: *index,
+                        proof_height: h,
+                        proof,
+                    }
+                    .into_message(),
                 );
                 (self.hub.clone(), msgs, h, u, None)
             }
             Job::AbortExpired(spec) => {
                 let h = self.hub.app().height();
-                (self.hub.clone(), vec![HubMsg::AbortExpired { spec: spec.clone() }.into_message()], h, None, None)
+                (
+                    self.hub.clone(),
+                    vec![HubMsg::AbortExpired { spec: spec.clone() }.into_message()],
+                    h,
+                    None,
+                    None,
+                )
             }
             Job::ApplyDecision(spec, index, decision) => {
-                let leg = spec.legs.get(*index as usize).ok_or_else(|| anyhow!("deal without leg {index}"))?;
+                let leg = spec
+                    .legs
+                    .get(*index as usize)
+                    .ok_or_else(|| anyhow!("deal without leg {index}"))?;
                 let m = self.member(&leg.chain)?.clone();
                 let (mut msgs, h, u) = self.update_on_member(&m)?;
                 let (_, proof) = Self::prove(&self.hub, h, &hub_ns, &hub_keys::decision(&spec.id()))?;
@@ -518,14 +650,26 @@ impl Relayer {
                 if client.consensus_state(r.height).is_none() {
                     let trusted = client.latest_height();
                     if trusted >= r.height {
-                        bail!("the hub's client of {} is past height {} without it", r.chain, r.height);
+                        bail!(
+                            "the hub's client of {} is past height {} without it",
+                            r.chain,
+                            r.height
+                        );
                     }
                     let update = Self::header_update(&m, trusted, r.height)?;
-                    msgs.push(HubMsg::UpdateClient { chain: r.chain.clone(), update }.into_message());
+                    msgs.push(
+                        HubMsg::UpdateClient {
+                            chain: r.chain.clone(),
+                            update,
+                        }
+                        .into_message(),
+                    );
                     u = Some((trusted, r.height));
                 }
                 let (value, proof) = Self::prove(&m, r.height, &r.namespace, r.key.as_bytes())?;
-                let value = Bytes(value.ok_or_else(|| anyhow!("no record {}/{} on {}", r.namespace, r.key, r.chain))?);
+                let value = Bytes(
+                    value.ok_or_else(|| anyhow!("no record {}/{} on {}", r.namespace, r.key, r.chain))?,
+                );
                 msgs.push(
                     HubMsg::AttestRecord {
                         chain: r.chain.clone(),
@@ -587,7 +731,11 @@ impl Relayer {
 }
 
 fn same(a: &RecordRequest, b: &RecordRequest) -> bool {
-    a.chain == b.chain && a.height == b.height && a.namespace == b.namespace && a.key == b.key && a.verifier == b.verifier
+    a.chain == b.chain
+        && a.height == b.height
+        && a.namespace == b.namespace
+        && a.key == b.key
+        && a.verifier == b.verifier
 }
 
 /// Resolves when any of the subscriptions delivers (or lags, or closes).

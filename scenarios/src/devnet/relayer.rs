@@ -112,8 +112,8 @@ pub struct RecordRequest {
 pub struct Relayed {
     /// What was relayed, in words.
     pub what: String,
-    /// The chain that executed it.
-    pub target: ChainId,
+    /// The chain that executed it (or a note when nothing was submitted).
+    pub target: String,
     /// The height of the block holding it.
     pub height: u64,
     /// The client update that came with it (trusted height → new height), if any.
@@ -313,7 +313,7 @@ impl Relayer {
                     Err(e) => {
                         let _ = report.send(Relayed {
                             what: job.describe(),
-                            target: self.hub.chain_id().clone(),
+                            target: "(not submitted)".into(),
                             height: 0,
                             update: None,
                             proof_height: 0,
@@ -720,7 +720,7 @@ impl Relayer {
         }
         Ok(Relayed {
             what: job.describe(),
-            target: target.chain_id().clone(),
+            target: target.chain_id().to_string(),
             height,
             update,
             proof_height,

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod bench_ledger;
 mod bench_light_client;
 mod bench_state;
+mod devnet;
 mod sim;
 
 /// Scripted alliances, simulations and benchmarks for Causeway.
@@ -27,6 +28,8 @@ enum Command {
     Bench(BenchCommand),
     /// Deterministic simulation of validator networks with faults, over many seeds.
     Sim(sim::Args),
+    /// A whole alliance in one process: hub and two members (4 validators each), a relayer, and a demo.
+    Devnet(devnet::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -46,5 +49,6 @@ fn main() -> Result<()> {
         Command::Bench(BenchCommand::LightClient(args)) => bench_light_client::run(args),
         Command::Bench(BenchCommand::Ledger(args)) => bench_ledger::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::Devnet(args) => devnet::run(args),
     }
 }

@@ -146,10 +146,6 @@ async fn start_chain(
         net.gossip.heartbeat_ms = 100;
         net.redial.initial_ms = 100;
         net.redial.max_ms = 500;
-        // Shorter than the consensus rebroadcast interval, so that a rebroadcast vote or proposal is published
-        // again rather than refused by gossipsub as a duplicate: with the 10 s default, a chain whose first
-        // messages went out before its gossip mesh formed could sit at height 0 (seen on beta here).
-        net.gossip.duplicate_cache_ms = 500;
         let setup = NodeSetup {
             genesis: genesis.clone(),
             moniker: format!("{id}-v{i}"),

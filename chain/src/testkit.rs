@@ -147,3 +147,15 @@ pub enum TestChainError {
     #[error("cannot certify: {0}")]
     Keys(String),
 }
+
+/// A base port with `n` free consecutive ports on 127.0.0.1 above it (for tests that start nodes on loopback),
+/// or `None` when no such range was found in a few hundred tries.
+pub fn free_port_base(n: u16) -> Option<u16> {
+    for _ in 0..300 {
+        let base = 20_000 + rand::random::<u16>() % 30_000;
+        if (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return Some(base);
+        }
+    }
+    None
+}

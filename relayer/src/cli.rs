@@ -1,5 +1,5 @@
-//! The command line: one [`Cli`] with a subcommand per job. Only `verify` exists today; the daemon's `start`,
-//! `clear`, `status` and `keys` join [`Command`] as further variants.
+//! The command line: one [`Cli`] with a subcommand per job: the daemon's `start`, `clear`, `status` and `keys`,
+//! and the offline `verify`.
 
 use std::path::PathBuf;
 
@@ -17,8 +17,59 @@ pub struct Cli {
 /// The relayer's jobs.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Relay until stopped (SIGINT/SIGTERM): every packet, acknowledgement, timeout and atomic decision between
+    /// the hub and the members in the config, with clearing on start.
+    Start(ConfigArgs),
+    /// Relay everything pending now, then exit (0 when nothing is left due).
+    Clear(ClearArgs),
+    /// Print each chain's height, the hub's clients of the members and what is due, as JSON.
+    Status(ConfigArgs),
+    /// Manage the relayer's signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Verify foreign-chain data offline. Exit code 0 = verified, 1 = rejected, 2 = malformed input.
     Verify(VerifyArgs),
+}
+
+/// `--config relayer.toml`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The relayer's configuration (see `causeway_relayer::config`).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Log format: text or json (level from RUST_LOG, default info).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+/// `clear`.
+#[derive(Debug, Args)]
+pub struct ClearArgs {
+    /// The configuration.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Give up (exit 1) when work is still due after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    pub timeout_secs: u64,
+}
+
+/// `keys`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a key file (refuses to overwrite).
+    Generate {
+        /// Signature suite: ed25519, sm2 or secp256k1.
+        #[arg(long, default_value = "ed25519")]
+        suite: causeway_light_client::Suite,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a key file's public key and address (fund this address on every chain relayed to).
+    Show {
+        /// The key file.
+        file: PathBuf,
+    },
 }
 
 /// `verify` and what to verify.
@@ -163,8 +214,20 @@ mod tests {
     fn target(args: &[&str]) -> VerifyTarget {
         match parse(args).map(|c| c.command) {
             Ok(Command::Verify(v)) => v.target,
+            Ok(other) => panic!("{args:?} parsed as {other:?}"),
             Err(e) => panic!("{args:?} did not parse: {e}"),
         }
+    }
+
+    #[test]
+    fn daemon_subcommands_parse() {
+        assert!(matches!(parse(&["start", "--config", "r.toml"]).map(|c| c.command), Ok(Command::Start(_))));
+        match parse(&["clear", "--config", "r.toml", "--timeout-secs", "5"]).map(|c| c.command) {
+            Ok(Command::Clear(a)) => assert_eq!(a.timeout_secs, 5),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["start"]).is_err(), "--config is required");
+        assert!(parse(&["keys", "generate", "--suite", "rsa", "--out", "k"]).is_err());
     }
 
     /// `verify tendermint` with its three required arguments, then `extra`.

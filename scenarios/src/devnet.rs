@@ -3,7 +3,8 @@
 //! **Owns**: starting three chains of four validators each in this process (embedded RocksDB under one data
 //! directory, real libp2p on 127.0.0.1, one gateway per chain on validator 0): the hub (hub module), `alpha`
 //! (ed25519 keys, SHA-256) and `beta` (SM2 keys, SM3); admitting the members by governance on the hub and creating
-//! their hub clients by governance on each member; running the in-process relayer ([`relayer`]); and the demo:
+//! their hub clients by governance on each member; running a relayer (the `causeway-relayer` engine over the
+//! chains' gateways, exactly as the daemon does); and the demo:
 //! an asset issued on alpha, a transfer alpha → beta and its acknowledgement back, a DvP deal across alpha and beta,
 //! and a data record of alpha proven on beta through the hub. Each step is printed with the heights that verified
 //! it, and counted as verified only after the outcome was read back from the chains' committed state.
@@ -12,8 +13,7 @@
 //! anything but the nodes' committed blocks, certificates, validator sets, events and store proofs; or touch a
 //! chain's state other than through signed transactions.
 //!
-//! First slice: the relayer reads the nodes in process (`Shared::app()`); the gateway-based relayer daemon is the
-//! next step. The explorer is not served yet.
+//! The explorer is not served yet.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,9 +40,13 @@ use causeway_light_client::native::TrustOptions;
 use causeway_light_client::{Address, Canonical, ChainId, HashAlg, LightClient, Namespace, SecretKey, Suite};
 use tokio::sync::{mpsc, watch};
 
-mod relayer;
+mod submit;
 
-use relayer::{short, submit_and_wait, RecordRequest, Relayed, Relayer};
+use causeway_relayer::chain::{ChainHandle, RetryPolicy};
+use causeway_relayer::engine::{Engine, EngineConfig, Relayed};
+use causeway_relayer::metrics::RelayerMetrics;
+use causeway_relayer::plan::{short, RecordRequest};
+use submit::submit_and_wait;
 
 /// Options of `devnet`.
 #[derive(clap::Args, Debug)]
@@ -91,7 +95,7 @@ fn timeouts() -> RoundTimeouts {
 }
 
 /// One running chain: its validators, their keys, and the gateway on validator 0.
-struct Chain {
+pub(crate) struct Chain {
     genesis: Genesis,
     keys: Vec<SecretKey>,
     nodes: Vec<Node>,
@@ -99,21 +103,39 @@ struct Chain {
 }
 
 impl Chain {
-    fn id(&self) -> &ChainId {
+    pub(crate) fn id(&self) -> &ChainId {
         &self.genesis.chain_id
     }
 
-    fn node(&self) -> &Arc<Shared> {
+    pub(crate) fn node(&self) -> &Arc<Shared> {
         // Validator 0 always exists: `start_chain` starts four.
         self.nodes[0].shared()
     }
 
-    fn height(&self) -> u64 {
+    pub(crate) fn height(&self) -> u64 {
         self.node().status().height
+    }
+
+    /// The URL of the gateway on validator 0.
+    pub(crate) fn gateway_url(&self) -> Result<String> {
+        self.gateway
+            .as_ref()
+            .map(|g| g.url())
+            .ok_or_else(|| anyhow!("{} has no gateway", self.id()))
+    }
+
+    /// Stop the gateway and every validator.
+    pub(crate) async fn shutdown(self) {
+        if let Some(g) = self.gateway {
+            let _ = g.stop().await;
+        }
+        for n in self.nodes {
+            n.stop().await;
+        }
     }
 }
 
-async fn start_chain(
+pub(crate) async fn start_chain(
     id: &str,
     index: u8,
     suite: Suite,
@@ -253,11 +275,84 @@ async fn govern(chain: &Chain, actions: Vec<GovAction>) -> Result<u64> {
     Ok(decided)
 }
 
+/// Admit `members` on `hub` by governance, each from its latest header; the deciding hub height.
+pub(crate) async fn admit_members(hub: &Chain, members: &[&Chain]) -> Result<u64> {
+    let admissions = members
+        .iter()
+        .map(|m| -> Result<GovAction> {
+            let app = m.node().app();
+            let h = app.height();
+            Ok(HubGov::AdmitMember {
+                options: options(m.id(), m.genesis.hash),
+                header: app
+                    .block(h)?
+                    .ok_or_else(|| anyhow!("no block {h} on {}", m.id()))?
+                    .header,
+                next_validators: app.validators_at(h + 1)?,
+            }
+            .into_action())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    govern(hub, admissions).await
+}
+
+/// Create each member's client of `hub` by governance on the member, from the hub's latest header; the trusted
+/// hub height and the deciding height on each member.
+pub(crate) async fn create_hub_clients(hub: &Chain, members: &[&Chain]) -> Result<(u64, Vec<u64>)> {
+    let (header, next_validators) = {
+        let app = hub.node().app();
+        let h = app.height();
+        (
+            app.block(h)?.ok_or_else(|| anyhow!("no hub block {h}"))?.header,
+            app.validators_at(h + 1)?,
+        )
+    };
+    let create = || {
+        EndpointGov::CreateHubClient {
+            options: options(hub.id(), hub.genesis.hash),
+            header: header.clone(),
+            next_validators: next_validators.clone(),
+        }
+        .into_action()
+    };
+    let decided = futures_join(members.iter().map(|m| govern(m, vec![create()]))).await?;
+    for m in members {
+        xchain::load_hub_client(&m.node().app().store().latest_view())?
+            .ok_or_else(|| anyhow!("{} has no hub client after governance", m.id()))?;
+    }
+    Ok((header.height, decided))
+}
+
+/// Run `futs` concurrently; their results in order, or the first error.
+async fn futures_join<T>(futs: impl Iterator<Item = impl std::future::Future<Output = Result<T>>>) -> Result<Vec<T>> {
+    let handles: Vec<_> = futs.collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for r in futures::future::join_all(handles).await {
+        out.push(r?);
+    }
+    Ok(out)
+}
+
+/// A relayer engine over the gateways of `hub` and `members`, signing with `key`.
+pub(crate) fn relayer_engine(hub: &Chain, members: &[&Chain], key: SecretKey, cfg: EngineConfig) -> Result<Engine> {
+    let handle = |c: &Chain| -> Result<ChainHandle> {
+        let client = causeway_chain::gateway::client::GatewayClient::new(&c.gateway_url()?)?;
+        Ok(ChainHandle::new(c.id().clone(), client, RetryPolicy::default()))
+    };
+    Ok(Engine::new(
+        handle(hub)?,
+        members.iter().map(|m| handle(m)).collect::<Result<_>>()?,
+        key,
+        cfg,
+        Arc::new(RelayerMetrics::new()),
+    ))
+}
+
 fn options(chain: &ChainId, hash: HashAlg) -> TrustOptions {
     TrustOptions::new(chain.clone(), hash)
 }
 
-fn user(suite: Suite, n: u8) -> Result<SecretKey> {
+pub(crate) fn user(suite: Suite, n: u8) -> Result<SecretKey> {
     Ok(SecretKey::from_bytes(suite, &[n; 32])?)
 }
 
@@ -393,12 +488,7 @@ async fn devnet(args: Args) -> Result<()> {
         tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     }
     for c in [hub, alpha, beta] {
-        if let Some(g) = c.gateway {
-            let _ = g.stop().await;
-        }
-        for n in c.nodes {
-            n.stop().await;
-        }
+        c.shutdown().await;
     }
     outcome
 }
@@ -437,23 +527,7 @@ async fn demo(hub: &Chain, alpha: &Chain, beta: &Chain, log: &mut Log) -> Result
 
     // 2. Admission by governance.
     let t = Instant::now();
-    let admissions = [alpha, beta]
-        .iter()
-        .map(|m| -> Result<GovAction> {
-            let app = m.node().app();
-            let h = app.height();
-            Ok(HubGov::AdmitMember {
-                options: options(m.id(), m.genesis.hash),
-                header: app
-                    .block(h)?
-                    .ok_or_else(|| anyhow!("no block {h} on {}", m.id()))?
-                    .header,
-                next_validators: app.validators_at(h + 1)?,
-            }
-            .into_action())
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let decided = govern(hub, admissions).await?;
+    let decided = admit_members(hub, &[alpha, beta]).await?;
     for m in [alpha, beta] {
         let client = causeway_hub::load_client(&hub.node().app().store().latest_view(), m.id())?
             .ok_or_else(|| anyhow!("the hub has no client of {} after admission", m.id()))?;
@@ -469,34 +543,14 @@ async fn demo(hub: &Chain, alpha: &Chain, beta: &Chain, log: &mut Log) -> Result
         &format!("governance passed at hub height {decided}, clients stored"),
     );
     let t = Instant::now();
-    let hub_header = {
-        let app = hub.node().app();
-        let h = app.height();
-        (
-            app.block(h)?.ok_or_else(|| anyhow!("no hub block {h}"))?.header,
-            app.validators_at(h + 1)?,
-        )
-    };
-    let create = || {
-        EndpointGov::CreateHubClient {
-            options: options(hub.id(), hub.genesis.hash),
-            header: hub_header.0.clone(),
-            next_validators: hub_header.1.clone(),
-        }
-        .into_action()
-    };
-    let (a, b) = tokio::join!(govern(alpha, vec![create()]), govern(beta, vec![create()]));
-    let (ha, hb) = (a?, b?);
-    for m in [alpha, beta] {
-        xchain::load_hub_client(&m.node().app().store().latest_view())?
-            .ok_or_else(|| anyhow!("{} has no hub client after governance", m.id()))?;
-    }
+    let (hub_header, heights) = create_hub_clients(hub, &[alpha, beta]).await?;
+    let (ha, hb) = (heights[0], heights[1]);
     log.verified(
         "members create their hub clients",
         t.elapsed(),
         &format!(
             "governance passed at alpha {ha}, beta {hb}; trusting hub header {}",
-            hub_header.0.height
+            hub_header
         ),
     );
 
@@ -505,12 +559,8 @@ async fn demo(hub: &Chain, alpha: &Chain, beta: &Chain, log: &mut Log) -> Result
     let (req_tx, req_rx) = mpsc::unbounded_channel();
     let (rep_tx, mut rep_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let r = Relayer::new(
-        hub.node().clone(),
-        vec![alpha.node().clone(), beta.node().clone()],
-        relayer_key,
-    );
-    let relayer_task = tokio::spawn(r.run(req_rx, rep_tx, stop_rx));
+    let r = relayer_engine(hub, &[alpha, beta], relayer_key, EngineConfig::default())?;
+    let relayer_task = tokio::spawn(r.run(Duration::from_millis(500), req_rx, rep_tx, stop_rx, None));
     let result = scripted(hub, alpha, beta, log, &req_tx, &mut rep_rx).await;
     print_relayed(log, &mut rep_rx);
     let _ = stop_tx.send(true);

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod bench_ledger;
 mod bench_light_client;
 mod bench_state;
+mod bench_xchain;
 mod devnet;
 mod sim;
 
@@ -40,6 +41,8 @@ enum BenchCommand {
     LightClient(bench_light_client::Args),
     /// A validator network over real libp2p on loopback: committed transactions per second and latency.
     Ledger(bench_ledger::Args),
+    /// Cross-chain transfers member A → hub → member B with a relayer: packets per second and latency.
+    Xchain(bench_xchain::Args),
 }
 
 fn main() -> Result<()> {
@@ -48,6 +51,7 @@ fn main() -> Result<()> {
         Command::Bench(BenchCommand::State(args)) => bench_state::run(args),
         Command::Bench(BenchCommand::LightClient(args)) => bench_light_client::run(args),
         Command::Bench(BenchCommand::Ledger(args)) => bench_ledger::run(args),
+        Command::Bench(BenchCommand::Xchain(args)) => bench_xchain::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Devnet(args) => devnet::run(args),
     }

@@ -25,7 +25,8 @@ pub use typed::{get_typed, put_typed};
 
 /// Why a transaction failed at execution. Its messages' writes are discarded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-#[serde(tag = "code", rename_all = "snake_case")]
+// Adjacently tagged: `{"code": "...", "detail": ...}`; internal tagging cannot carry the newtype variants' strings.
+#[serde(tag = "code", content = "detail", rename_all = "snake_case")]
 pub enum TxFailure {
     /// The nonce is not the account's next nonce (the transaction is not executed at all).
     #[error("bad nonce: expected {expected}, got {got}")]
@@ -340,3 +341,21 @@ pub(crate) mod test_support;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod failure_json_tests {
+    use super::TxFailure;
+
+    #[test]
+    fn every_failure_shape_survives_json() {
+        for f in [
+            TxFailure::Rejected("no module \"hub\" on this chain".into()),
+            TxFailure::UnknownAsset("gold".into()),
+            TxFailure::BadNonce { expected: 2, got: 1 },
+        ] {
+            let json = serde_json::to_string(&f).unwrap();
+            assert!(json.contains("\"code\""), "{json}");
+            assert_eq!(serde_json::from_str::<TxFailure>(&json).unwrap(), f);
+        }
+    }
+}

@@ -4,13 +4,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use causeway_chain::gateway::auth::unix_now;
-use causeway_chain::gateway::client::{BlockRef, EventQuery, GatewayClient};
-use causeway_chain::gateway::tls::ClientTls;
-use causeway_chain::gateway::{Claims, Scope, TokenSecret};
-use causeway_chain::keys;
-use causeway_chain::message::{Amount, Bytes, Denom, Message};
-use causeway_chain::tx::Transaction;
+use crate::gateway::auth::unix_now;
+use crate::gateway::client::{BlockRef, EventQuery, GatewayClient};
+use crate::gateway::tls::ClientTls;
+use crate::gateway::{Claims, Scope, TokenSecret};
+use crate::keys;
+use crate::message::{Amount, Bytes, Denom, Message};
+use crate::tx::Transaction;
 use causeway_light_client::{Address, Hash, Namespace};
 use clap::{Args, Subcommand};
 
@@ -37,6 +37,7 @@ pub struct GatewayArgs {
 /// What every transaction subcommand needs.
 #[derive(Args, Debug, Clone)]
 pub struct TxCommon {
+    /// The gateway.
     #[command(flatten)]
     pub gateway: GatewayArgs,
     /// The signer's key file.
@@ -67,6 +68,7 @@ pub enum TxCommand {
         /// Amount (integer).
         #[arg(long)]
         amount: u128,
+        /// The gateway and the signer.
         #[command(flatten)]
         common: TxCommon,
     },
@@ -81,6 +83,7 @@ pub enum TxCommand {
         /// Recipient (default: the signer).
         #[arg(long, value_parser = parse_address)]
         to: Option<Address>,
+        /// The gateway and the signer.
         #[command(flatten)]
         common: TxCommon,
     },
@@ -101,9 +104,58 @@ pub enum TxCommand {
         /// Record content from a file.
         #[arg(long)]
         value_file: Option<PathBuf>,
+        /// The gateway and the signer.
         #[command(flatten)]
         common: TxCommon,
     },
+    /// Propose a governance action (validators only), given as JSON, e.g.
+    /// `{"action":"admit_org","org":"acme","admin":"<address>"}`; the proposer's vote counts as yes.
+    Propose {
+        /// The action as JSON (or @FILE to read it from a file).
+        #[arg(long)]
+        action: String,
+        /// The gateway and the signer.
+        #[command(flatten)]
+        common: TxCommon,
+    },
+    /// Vote on an open governance proposal (validators only).
+    Vote {
+        /// The proposal id (printed by `propose`, in its `gov.proposal` event).
+        #[arg(long)]
+        proposal: u64,
+        /// Vote no (default: yes).
+        #[arg(long)]
+        reject: bool,
+        /// The gateway and the signer.
+        #[command(flatten)]
+        common: TxCommon,
+    },
+    /// Propose creating this member chain's light client of the hub, trusting the hub's latest header as read from
+    /// the hub's gateway (each validator that votes should check that header against the hub independently).
+    CreateHubClient {
+        /// The hub's gateway.
+        #[arg(long)]
+        hub_gateway: String,
+        /// The gateway and the signer.
+        #[command(flatten)]
+        common: TxCommon,
+    },
+}
+
+/// A chain's latest header and the validators that sign the next height, read from its gateway: the trusted point
+/// of a new light client. Also the chain's hash function.
+pub async fn trusted_point(
+    gateway: &str,
+) -> Result<(causeway_light_client::Header, causeway_light_client::ValidatorSet, causeway_light_client::HashAlg)> {
+    let c = GatewayClient::new(gateway)?;
+    let h = c.status().await.with_context(|| format!("reading {gateway}"))?.height;
+    let header = c.header(BlockRef::Height(h)).await?.header;
+    let next = c.validators(BlockRef::Height(h + 1)).await?.validators;
+    let alg = c
+        .state(&crate::xchain::types::namespace(crate::xchain::types::NAMESPACE), b"-", Some(h))
+        .await?
+        .hash_alg;
+    Ok((header, next, alg))
 }
 
 /// `causeway-chain query …`.
@@ -111,6 +163,7 @@ pub enum TxCommand {
 pub enum QueryCommand {
     /// The node's status.
     Status {
+        /// The gateway.
         #[command(flatten)]
         gateway: GatewayArgs,
     },
@@ -119,6 +172,7 @@ pub enum QueryCommand {
         /// Height or `latest`.
         #[arg(default_value = "latest", value_parser = parse_block_ref)]
         height: BlockRef,
+        /// The gateway.
         #[command(flatten)]
         gateway: GatewayArgs,
     },
@@ -127,6 +181,7 @@ pub enum QueryCommand {
         /// Its hash (hex).
         #[arg(value_parser = parse_hash)]
         hash: Hash,
+        /// The gateway.
         #[command(flatten)]
         gateway: GatewayArgs,
     },
@@ -142,6 +197,7 @@ pub enum QueryCommand {
         /// Height (default latest).
         #[arg(long)]
         height: Option<u64>,
+        /// The gateway.
         #[command(flatten)]
         gateway: GatewayArgs,
     },
@@ -153,6 +209,7 @@ pub enum QueryCommand {
         /// Denominations to show, comma-separated.
         #[arg(long, value_delimiter = ',')]
         denoms: Vec<String>,
+        /// The gateway.
         #[command(flatten)]
         gateway: GatewayArgs,
     },
@@ -170,6 +227,7 @@ pub enum QueryCommand {
         /// Only this kind.
         #[arg(long)]
         kind: Option<String>,
+        /// The gateway.
         #[command(flatten)]
         gateway: GatewayArgs,
     },
@@ -253,6 +311,41 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
 /// Run a `tx` subcommand.
 pub fn tx(cmd: TxCommand) -> Result<()> {
     let (common, build): (TxCommon, Box<dyn FnOnce(Address) -> Result<Message>>) = match cmd {
+        TxCommand::Propose { action, common } => (
+            common,
+            Box::new(move |_| {
+                let text = match action.strip_prefix('@') {
+                    Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?,
+                    None => action,
+                };
+                let action: crate::message::GovAction =
+                    serde_json::from_str(&text).context("--action is not a governance action")?;
+                Ok(Message::Propose { action })
+            }),
+        ),
+        TxCommand::Vote {
+            proposal,
+            reject,
+            common,
+        } => (
+            common,
+            Box::new(move |_| {
+                Ok(Message::Vote {
+                    proposal,
+                    approve: !reject,
+                })
+            }),
+        ),
+        TxCommand::CreateHubClient { hub_gateway, common } => {
+            let (header, next_validators, alg) = runtime()?.block_on(trusted_point(&hub_gateway))?;
+            let action = crate::xchain::EndpointGov::CreateHubClient {
+                options: causeway_light_client::native::TrustOptions::new(header.chain_id.clone(), alg),
+                header,
+                next_validators,
+            }
+            .into_action();
+            return submit_message(common, Message::Propose { action });
+        }
         TxCommand::Transfer {
             to,
             denom,
@@ -311,9 +404,15 @@ pub fn tx(cmd: TxCommand) -> Result<()> {
             }),
         ),
     };
+    let me = keys::load(&common.key)?.public_key().address();
+    submit_message(common, build(me)?)
+}
+
+/// Sign `message` with `common.key`, submit it through `common.gateway`, print the answer (and wait with --wait);
+/// an error if it was committed but failed.
+pub fn submit_message(common: TxCommon, message: Message) -> Result<()> {
     let key = keys::load(&common.key)?;
     let me = key.public_key().address();
-    let message = build(me)?;
     let c = client(&common.gateway)?;
     runtime()?.block_on(async move {
         let status = c
@@ -442,7 +541,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::{Cli, Command};
+    use crate::cli::{Cli, Command};
 
     #[test]
     fn gateway_subcommands_parse() {

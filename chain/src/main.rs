@@ -16,6 +16,7 @@ use causeway_light_client::{ChainId, HashAlg, SecretKey, Suite, Time};
 use clap::{Parser, Subcommand};
 
 mod cli_gateway;
+mod cli_ledger;
 
 /// Run and manage a Causeway ledger node.
 #[derive(Parser, Debug)]
@@ -43,6 +44,9 @@ enum Command {
     Token(cli_gateway::TokenCommand),
     /// Run a node from its configuration file until interrupted (Ctrl-C or SIGTERM).
     Start(StartArgs),
+    /// Split and merge ledgers offline: snapshots, record evidence, new geneses, verification.
+    #[command(subcommand)]
+    Ledger(cli_ledger::LedgerCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -172,6 +176,7 @@ fn init(args: InitArgs) -> Result<()> {
         params: Params::default(),
         orgs: vec![],
         assets: vec![],
+        lineage: None,
     };
     genesis.validate()?;
     let genesis_path = args.out.join("genesis.json");
@@ -285,16 +290,22 @@ fn run(cli: Cli) -> Result<()> {
         Command::Tx(c) => cli_gateway::tx(c),
         Command::Query(c) => cli_gateway::query(c),
         Command::Token(c) => cli_gateway::token(c),
+        Command::Ledger(c) => cli_ledger::ledger(c),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let ledger = matches!(cli.command, Command::Ledger(_));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if ledger {
+                cli_ledger::exit_code(&e)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

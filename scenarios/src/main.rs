@@ -11,6 +11,7 @@ mod bench_ledger;
 mod bench_light_client;
 mod bench_state;
 mod devnet;
+mod lineage;
 mod sim;
 
 /// Scripted alliances, simulations and benchmarks for Causeway.
@@ -30,6 +31,9 @@ enum Command {
     Sim(sim::Args),
     /// A whole alliance in one process: hub and two members (4 validators each), a relayer, and a demo.
     Devnet(devnet::Args),
+    /// Ledger lineage scenarios: split, merge, public spin-off (ends with one JSON line with --json).
+    #[command(subcommand)]
+    Scenario(lineage::Scenario),
 }
 
 #[derive(Subcommand, Debug)]
@@ -50,5 +54,6 @@ fn main() -> Result<()> {
         Command::Bench(BenchCommand::Ledger(args)) => bench_ledger::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Devnet(args) => devnet::run(args),
+        Command::Scenario(s) => lineage::run(s),
     }
 }

@@ -45,6 +45,9 @@ pub enum AppError {
         /// The store's chain.
         found: String,
     },
+    /// The chain merged out: it produces nothing after its final height.
+    #[error("the chain stopped at its final height {0} (merged out)")]
+    Halted(u64),
     /// The block was executed on another height than the latest.
     #[error("block at height {got} cannot be committed on top of height {latest}")]
     Stale {
@@ -104,6 +107,9 @@ pub enum BlockError {
     /// The last commit does not prove the parent.
     #[error("last commit: {0}")]
     LastCommit(String),
+    /// The chain merged out and stopped at this final height.
+    #[error("the chain stopped at its final height {0} (merged out)")]
+    Halted(u64),
     /// Too many transactions or bytes.
     #[error("block exceeds limits: {0}")]
     Limits(String),
@@ -256,6 +262,8 @@ pub struct App {
     last_commit: Option<CommitCertificate>,
     validators: ValidatorSet,
     next_validators: ValidatorSet,
+    /// Set once a merge-out record is committed: no block after this height.
+    final_height: Option<u64>,
 }
 
 const KEY_GENESIS: &[u8] = b"genesis";
@@ -268,10 +276,52 @@ impl App {
         extensions: Vec<Arc<dyn Extension>>,
         options: AppOptions,
     ) -> Result<App, AppError> {
+        Self::open_inner(dir, genesis, None, extensions, options)
+    }
+
+    /// Open a chain born of a split or merge. The first time, height 0 is built from `carried` (a snapshot of the
+    /// carried namespaces only, as `causeway-chain ledger split|merge` writes it), adopted only if its root is
+    /// the root over the genesis' carried namespaces, plus the genesis' own writes; later opens ignore `carried`.
+    pub fn open_carried(
+        dir: &Path,
+        genesis: Genesis,
+        carried: &mut dyn std::io::Read,
+        extensions: Vec<Arc<dyn Extension>>,
+        options: AppOptions,
+        progress: &indicatif::ProgressBar,
+    ) -> Result<App, AppError> {
+        Self::open_inner(dir, genesis, Some((carried, progress)), extensions, options)
+    }
+
+    fn open_inner(
+        dir: &Path,
+        genesis: Genesis,
+        carried: Option<(&mut dyn std::io::Read, &indicatif::ProgressBar)>,
+        extensions: Vec<Arc<dyn Extension>>,
+        options: AppOptions,
+    ) -> Result<App, AppError> {
         genesis.validate()?;
         let store_options = StoreOptions { hash_alg: genesis.hash, retention: options.retention, sync: options.sync };
-        let mut store = Store::open(dir, store_options)?;
+        let mut store = Store::open(dir, store_options.clone())?;
         let genesis_id = genesis.hash();
+        let fresh = store.get_block_data(BlockData::Blocks, KEY_GENESIS)?.is_none();
+        if let (true, Some(lineage)) = (fresh, &genesis.lineage) {
+            let Some((input, progress)) = carried else {
+                return Err(AppError::Genesis(GenesisError::Invalid(
+                    "this genesis carries state from a split or merge: start it from its carried-state file".into(),
+                )));
+            };
+            drop(store);
+            let set = genesis.validator_set()?;
+            let block_data = [
+                (BlockData::Validators, 1u64.to_be_bytes().to_vec(), set.encode()),
+                (BlockData::Blocks, KEY_GENESIS.to_vec(), genesis_id.0.to_vec()),
+            ];
+            let writes = genesis.initial_writes()?;
+            let root = lineage.carried_root(genesis.hash);
+            let mut input = input;
+            store = crate::state::snapshot::import_with(dir, store_options, &mut input, &root, &writes, &block_data, progress)?.0;
+        }
         match store.get_block_data(BlockData::Blocks, KEY_GENESIS)? {
             Some(raw) => {
                 if raw != genesis_id.0 {
@@ -301,6 +351,7 @@ impl App {
             last_commit: None,
             next_validators: validators.clone(),
             validators,
+            final_height: None,
         };
         app.load_tip()?;
         Ok(app)
@@ -319,7 +370,18 @@ impl App {
         }
         self.validators = self.validators_at(h.max(1))?;
         self.next_validators = self.validators_at(h + 1)?;
+        self.final_height = exec::lineage::final_height(&self.store.latest_view())?;
         Ok(())
+    }
+
+    /// The final height, once the chain merged out: it builds, accepts and commits no block after it.
+    pub fn final_height(&self) -> Option<u64> {
+        self.final_height
+    }
+
+    /// Whether the chain reached its final height and stopped.
+    pub fn halted(&self) -> bool {
+        self.final_height.is_some_and(|f| self.height() >= f)
     }
 
     /// The genesis.
@@ -431,6 +493,9 @@ impl App {
     /// root and next validators. Transactions beyond the chain's limits are left out. The result is committed
     /// with [`App::commit`] once decided.
     pub fn build_block(&self, proposer: Address, time: Time, mut txs: Vec<VerifiedTx>) -> Result<Executed, AppError> {
+        if let (true, Some(f)) = (self.halted(), self.final_height) {
+            return Err(AppError::Halted(f));
+        }
         let params = exec::governance::params(&self.store.latest_view())?;
         let mut bytes = 0u64;
         let mut keep = 0usize;
@@ -522,6 +587,9 @@ impl App {
         let h = &block.header;
         if h.chain_id != self.genesis.chain_id {
             return Err(BlockError::WrongChain(h.chain_id.clone()));
+        }
+        if let (true, Some(f)) = (self.halted(), self.final_height) {
+            return Err(BlockError::Halted(f));
         }
         let expected = self.height() + 1;
         if h.height != expected {
@@ -629,6 +697,9 @@ impl App {
         self.last_time = block.header.time;
         self.last_commit = Some(certificate.clone());
         self.validators = std::mem::replace(&mut self.next_validators, next_validators);
+        if self.final_height.is_none() {
+            self.final_height = exec::lineage::final_height(&self.store.latest_view())?;
+        }
         Ok(Committed { block, block_id, certificate, results: Arc::new(results), tx_hashes })
     }
 }

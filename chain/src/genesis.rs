@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use causeway_light_client::{Address, ChainId, Hash, HashAlg, PublicKey, Time, Validator, ValidatorSet};
+use causeway_light_client::{Address, ChainId, Hash, HashAlg, Namespace, PublicKey, Time, Validator, ValidatorSet};
 use serde::{Deserialize, Serialize};
 
 use crate::exec::{assets, governance, Fail};
@@ -30,7 +30,7 @@ pub enum GenesisError {
 }
 
 /// Who may use a chain.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, borsh::BorshSerialize, borsh::BorshDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Profile {
     /// Only allow-listed nodes connect; the alliance's members transact.
@@ -106,6 +106,45 @@ pub struct Genesis {
     /// Assets.
     #[serde(default)]
     pub assets: Vec<GenesisAsset>,
+    /// For a chain born of a split or a merge: where its carried state comes from and the roots it must have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<GenesisLineage>,
+}
+
+/// Where a chain born of a split or merge comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LineageOrigin {
+    /// Split off `parent` at `height` (the parent's split record is committed at that height).
+    Split {
+        /// The parent chain.
+        parent: ChainId,
+        /// The split height.
+        height: u64,
+    },
+    /// Merged from two chains, each with its final height.
+    Merge {
+        /// The two parents and their final heights, sorted by chain id.
+        parents: Vec<(ChainId, u64)>,
+    },
+}
+
+/// The state a chain carries over from its parent(s): height 0 holds exactly these namespaces with these roots,
+/// plus the chain's own system namespaces from this genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisLineage {
+    /// Where it comes from.
+    pub origin: LineageOrigin,
+    /// The carried namespaces and their roots, sorted.
+    pub carried: Vec<(Namespace, Hash)>,
+}
+
+impl GenesisLineage {
+    /// The root over the carried namespaces alone: what the carried-state snapshot must prove.
+    pub fn carried_root(&self, alg: HashAlg) -> Hash {
+        causeway_light_client::proof::state_root(alg, &self.carried)
+    }
 }
 
 fn one() -> u32 {
@@ -178,7 +217,25 @@ impl Genesis {
         if orgs.windows(2).any(|w| w[0] == w[1]) {
             return Err(GenesisError::Invalid("an organisation is listed twice".into()));
         }
-        self.initial_writes().map(|_| ())
+        let writes = self.initial_writes()?;
+        if let Some(lineage) = &self.lineage {
+            let carried = &lineage.carried;
+            if carried.windows(2).any(|w| w[0].0 >= w[1].0) {
+                return Err(GenesisError::Invalid("carried namespaces must be sorted without duplicates".into()));
+            }
+            if let Some((ns, _)) = carried.iter().find(|(ns, _)| crate::exec::lineage::is_system(ns)) {
+                return Err(GenesisError::Invalid(format!("system namespace {ns} cannot be carried")));
+            }
+            if let Some((ns, _)) = writes.namespaces().find(|(ns, _)| carried.binary_search_by(|(c, _)| c.cmp(ns)).is_ok()) {
+                return Err(GenesisError::Invalid(format!("namespace {ns} is both carried and written by the genesis")));
+            }
+            if let LineageOrigin::Merge { parents } = &lineage.origin {
+                if parents.len() != 2 || parents[0].0 >= parents[1].0 {
+                    return Err(GenesisError::Invalid("a merge has two distinct parents, sorted".into()));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The state of height 0.
@@ -235,6 +292,7 @@ mod tests {
                 issuer: keys[0].public_key().address(),
                 balances: vec![(keys[1].public_key().address(), Amount(1000))],
             }],
+            lineage: None,
         }
     }
 

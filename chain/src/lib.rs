@@ -20,6 +20,7 @@ pub mod exec;
 pub mod gateway;
 pub mod genesis;
 pub mod keys;
+pub mod ledger;
 pub mod mempool;
 pub mod message;
 /// The peer-to-peer network shell: libp2p gossip and request-response between allowed peers.

@@ -7,6 +7,8 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use causeway_light_client::{Address, Namespace, Validator};
 use serde::{Deserialize, Serialize};
 
+use crate::exec::lineage::{MergePlan, SplitPlan};
+
 /// Largest record key, in bytes.
 pub const MAX_RECORD_KEY: usize = 256;
 /// Largest record value, in bytes.
@@ -201,6 +203,16 @@ pub enum GovAction {
         /// The encoded decision.
         body: Bytes,
     },
+    /// Split namespaces off into a new chain at a later height ([`crate::exec::lineage`]).
+    ScheduleSplit {
+        /// The plan.
+        plan: SplitPlan,
+    },
+    /// Merge this chain with a partner into a new chain: stop after a final height ([`crate::exec::lineage`]).
+    ScheduleMergeOut {
+        /// The plan.
+        plan: MergePlan,
+    },
 }
 
 impl GovAction {
@@ -211,6 +223,8 @@ impl GovAction {
                 .map_err(|e| e.to_string()),
             GovAction::SetParams { params } => params.validate(),
             GovAction::AdmitOrg { .. } | GovAction::RemoveOrg { .. } => Ok(()),
+            GovAction::ScheduleSplit { plan } => plan.validate(),
+            GovAction::ScheduleMergeOut { plan } => plan.validate(),
             GovAction::Ext { module, .. } => {
                 if module.is_empty() || module.len() > 32 {
                     return Err(format!("module name of {} bytes (allowed: 1 to 32)", module.len()));

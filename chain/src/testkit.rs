@@ -51,6 +51,7 @@ pub fn genesis(chain_id: &str, n: usize, suite: Suite, hash: HashAlg) -> (Genesi
         params: Params::default(),
         orgs: vec![],
         assets: vec![],
+        lineage: None,
     };
     (genesis, keys)
 }
@@ -66,6 +67,21 @@ impl TestChain {
     ) -> Result<TestChain, AppError> {
         let clock = genesis.genesis_time;
         let app = App::open(dir, genesis, extensions, AppOptions { sync: false, ..AppOptions::default() })?;
+        let clock = if app.last_time() > clock { app.last_time() } else { clock };
+        Ok(TestChain { app, keys, clock, block_interval_ns: 1_000_000_000 })
+    }
+
+    /// Open a chain born of a split or merge in `dir` from its carried-state snapshot (see [`App::open_carried`]).
+    pub fn open_carried(
+        dir: &Path,
+        genesis: Genesis,
+        keys: Vec<SecretKey>,
+        carried: &mut dyn std::io::Read,
+        extensions: Vec<Arc<dyn Extension>>,
+    ) -> Result<TestChain, AppError> {
+        let clock = genesis.genesis_time;
+        let options = AppOptions { sync: false, ..AppOptions::default() };
+        let app = App::open_carried(dir, genesis, carried, extensions, options, &indicatif::ProgressBar::hidden())?;
         let clock = if app.last_time() > clock { app.last_time() } else { clock };
         Ok(TestChain { app, keys, clock, block_interval_ns: 1_000_000_000 })
     }

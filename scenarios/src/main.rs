@@ -12,6 +12,7 @@ mod bench_light_client;
 mod bench_state;
 mod bench_xchain;
 mod devnet;
+mod lineage;
 mod sim;
 
 /// Scripted alliances, simulations and benchmarks for Causeway.
@@ -31,6 +32,9 @@ enum Command {
     Sim(sim::Args),
     /// A whole alliance in one process: hub and two members (4 validators each), a relayer, and a demo.
     Devnet(devnet::Args),
+    /// Ledger lineage scenarios: split, merge, public spin-off (ends with one JSON line with --json).
+    #[command(subcommand)]
+    Scenario(lineage::Scenario),
 }
 
 #[derive(Subcommand, Debug)]
@@ -54,5 +58,6 @@ fn main() -> Result<()> {
         Command::Bench(BenchCommand::Xchain(args)) => bench_xchain::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Devnet(args) => devnet::run(args),
+        Command::Scenario(s) => lineage::run(s),
     }
 }

@@ -19,6 +19,7 @@ use causeway_light_client::{ChainId, HashAlg, SecretKey, Suite, Time};
 use clap::{Parser, Subcommand};
 
 pub mod cli_gateway;
+pub mod cli_ledger;
 
 /// Run and manage a Causeway ledger node.
 #[derive(Parser, Debug)]
@@ -47,6 +48,9 @@ pub enum Command {
     Token(cli_gateway::TokenCommand),
     /// Run a node from its configuration file until interrupted (Ctrl-C or SIGTERM).
     Start(StartArgs),
+    /// Split and merge ledgers offline: snapshots, record evidence, new geneses, verification.
+    #[command(subcommand)]
+    Ledger(cli_ledger::LedgerCommand),
 }
 
 /// `start`.
@@ -179,6 +183,7 @@ fn init(args: InitArgs) -> Result<()> {
         params: Params::default(),
         orgs: vec![],
         assets: vec![],
+        lineage: None,
     };
     genesis.validate()?;
     let genesis_path = args.out.join("genesis.json");
@@ -303,6 +308,7 @@ pub fn run_command(command: Command, extensions: Vec<Arc<dyn Extension>>) -> Res
         Command::Tx(c) => cli_gateway::tx(c),
         Command::Query(c) => cli_gateway::query(c),
         Command::Token(c) => cli_gateway::token(c),
+        Command::Ledger(c) => cli_ledger::ledger(c),
     }
 }
 
@@ -314,11 +320,16 @@ pub fn main(name: &'static str, extensions: Vec<Arc<dyn Extension>>) -> ExitCode
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    let ledger = matches!(cli.command, Command::Ledger(_));
     match run_with(cli, extensions) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if ledger {
+                cli_ledger::exit_code(&e)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

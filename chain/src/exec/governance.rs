@@ -262,6 +262,8 @@ fn action_name(a: &GovAction) -> &'static str {
         GovAction::RemoveOrg { .. } => "remove_org",
         GovAction::SetParams { .. } => "set_params",
         GovAction::Ext { .. } => "ext",
+        GovAction::ScheduleSplit { .. } => "schedule_split",
+        GovAction::ScheduleMergeOut { .. } => "schedule_merge_out",
     }
 }
 
@@ -354,6 +356,8 @@ fn apply(state: &mut dyn StateWrite, ctx: &TxContext<'_>, action: &GovAction) ->
             set_params(state, p)?;
             Ok(vec![Event::new("params.changed", &[])])
         }
+        GovAction::ScheduleSplit { plan } => super::lineage::schedule_split(state, ctx, plan),
+        GovAction::ScheduleMergeOut { plan } => super::lineage::schedule_merge_out(state, ctx, plan),
         GovAction::Ext { module, body } => match ctx.extensions.iter().find(|e| e.name() == module) {
             Some(ext) => ext.governance(state, ctx, &body.0),
             None => Err(TxFailure::Rejected(format!("no module {module:?} on this chain")).into()),

@@ -18,6 +18,7 @@ use crate::tx::VerifiedTx;
 pub mod accounts;
 pub mod assets;
 pub mod governance;
+pub mod lineage;
 pub mod records;
 mod typed;
 
@@ -255,14 +256,21 @@ pub fn execute_block<R: StateRead>(
 ) -> Result<BlockOutcome, ExecError> {
     let mut state = Overlay::new(base);
     let validators = governance::current_validators(&state)?;
+    let mut guard = lineage::Guard::load(&state, ctx.height)?;
     let mut results = Vec::with_capacity(txs.len());
     for tx in txs {
-        results.push(execute_tx(&mut state, ctx, &validators, extensions, tx)?);
+        results.push(execute_tx(&mut state, ctx, &validators, extensions, &guard, tx)?);
+        // Only governance changes the lineage plan: reload the rules after a transaction that may have decided one.
+        if tx.tx().messages.iter().any(|m| matches!(m, Message::Vote { .. } | Message::Propose { .. })) {
+            guard = lineage::Guard::load(&state, ctx.height)?;
+        }
     }
     let mut end_events = Vec::new();
     for ext in extensions {
         end_events.extend(ext.end_block(&mut state, ctx)?);
     }
+    state.commit_tx();
+    end_events.extend(lineage::end_block(&mut state, ctx)?);
     end_events.extend(governance::end_block(&mut state, ctx.height)?);
     state.commit_tx();
     let next_validators = governance::current_validators(&state)?;
@@ -274,6 +282,7 @@ fn execute_tx<R: StateRead>(
     block: &BlockContext,
     validators: &ValidatorSet,
     extensions: &Extensions,
+    guard: &lineage::Guard,
     vtx: &VerifiedTx,
 ) -> Result<TxResult, ExecError> {
     let tx = vtx.tx();
@@ -303,6 +312,11 @@ fn execute_tx<R: StateRead>(
             }
             Err(Fail::Fatal(e)) => return Err(e),
         }
+    }
+    let refused = state.pending_namespaces().find_map(|ns| guard.check(ns).err());
+    if let Some(refused) = refused {
+        state.rollback_tx();
+        return Ok(fail(refused));
     }
     state.commit_tx();
     Ok(TxResult { hash: vtx.hash(), sender, failure: None, events })

@@ -48,6 +48,7 @@ impl TestChain {
                 issuer: users[0].public_key().address(),
                 balances: users.iter().map(|u| (u.public_key().address(), Amount(1_000_000))).collect(),
             }],
+            lineage: None,
         };
         let mut state = MemState::new();
         state.apply(&genesis.initial_writes().unwrap());

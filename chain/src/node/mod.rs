@@ -383,6 +383,13 @@ impl Driver {
     fn start_height(&mut self, wal: &[crate::consensus::wal::WalEntry]) -> Result<(), NodeError> {
         let (height, validators, parent) = {
             let app = read(&self.shared.app);
+            if let (true, Some(f)) = (app.halted(), app.final_height()) {
+                // A merged-out chain stops here: no proposal, no vote beyond its final height. The node keeps
+                // serving its blocks, state and proofs.
+                tracing::info!(target: "node", final_height = f, "chain merged out: not starting another height");
+                self.pending.clear();
+                return Ok(());
+            }
             let height = app.height() + 1;
             let parent = app.last_commit().map(|commit| Parent {
                 block_id: app.last_block_id(),

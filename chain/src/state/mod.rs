@@ -5,10 +5,10 @@
 //! base for tests. The shell part ([`store`]) persists write sets in RocksDB as one Jellyfish Merkle tree per
 //! namespace and serves proofs at any retained height.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use causeway_light_client::proof::check_sizes;
-use causeway_light_client::Namespace;
+use causeway_light_client::proof::{self, check_sizes};
+use causeway_light_client::{Hash, HashAlg, Namespace};
 
 pub mod snapshot;
 pub mod store;
@@ -20,11 +20,17 @@ pub use store::{BlockData, HeightMeta, NamespaceEntry, PreparedCommit, StateErro
 pub trait StateRead {
     /// The value under `(namespace, key)`, if any.
     fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+    /// The non-empty namespaces of the committed state this reads, sorted, with their tree roots: the pairs the
+    /// state root commits to. For an [`Overlay`], those of its base: staged writes are not reflected.
+    fn namespace_roots(&self) -> Result<Vec<(Namespace, Hash)>, StateError>;
 }
 
 impl<T: StateRead + ?Sized> StateRead for &T {
     fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         (**self).get(namespace, key)
+    }
+    fn namespace_roots(&self) -> Result<Vec<(Namespace, Hash)>, StateError> {
+        (**self).namespace_roots()
     }
 }
 
@@ -36,11 +42,16 @@ pub trait StateWrite: StateRead {
     fn delete(&mut self, namespace: &Namespace, key: &[u8]) -> Result<(), StateError>;
 }
 
-/// The writes of one block: per namespace, per key, the new value or `None` for a deletion.
+/// The writes of one block: per namespace, per key, the new value or `None` for a deletion; and whole namespaces
+/// dropped (every key deleted) before those writes apply.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriteSet {
     changes: BTreeMap<Namespace, BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    dropped: BTreeSet<Namespace>,
 }
+
+/// What a key of a dropped namespace reads as.
+const DROPPED: &Option<Vec<u8>> = &None;
 
 impl WriteSet {
     /// No writes.
@@ -55,9 +66,25 @@ impl WriteSet {
         Ok(())
     }
 
-    /// The staged write for a key: `Some(None)` is a staged deletion, `None` means untouched.
+    /// Delete every key of `namespace` (those written earlier in this set included); later writes apply on top.
+    pub fn drop_namespace(&mut self, namespace: Namespace) {
+        self.changes.remove(&namespace);
+        self.dropped.insert(namespace);
+    }
+
+    /// The namespaces dropped whole, in order.
+    pub fn dropped(&self) -> impl Iterator<Item = &Namespace> {
+        self.dropped.iter()
+    }
+
+    /// The staged write for a key: `Some(None)` is a staged deletion (or a dropped namespace), `None` means
+    /// untouched.
     pub fn staged(&self, namespace: &Namespace, key: &[u8]) -> Option<&Option<Vec<u8>>> {
-        self.changes.get(namespace).and_then(|m| m.get(key))
+        match self.changes.get(namespace).and_then(|m| m.get(key)) {
+            Some(v) => Some(v),
+            None if self.dropped.contains(namespace) => Some(DROPPED),
+            None => None,
+        }
     }
 
     /// Iterate namespaces with their changes, in order.
@@ -65,9 +92,9 @@ impl WriteSet {
         self.changes.iter()
     }
 
-    /// Number of staged key writes.
+    /// Number of staged key writes and dropped namespaces.
     pub fn len(&self) -> usize {
-        self.changes.values().map(|m| m.len()).sum()
+        self.changes.values().map(|m| m.len()).sum::<usize>() + self.dropped.len()
     }
 
     /// True when nothing is staged.
@@ -77,6 +104,9 @@ impl WriteSet {
 
     /// Apply `other` on top of `self`.
     pub fn merge(&mut self, other: WriteSet) {
+        for ns in other.dropped {
+            self.drop_namespace(ns);
+        }
         for (ns, m) in other.changes {
             self.changes.entry(ns).or_default().extend(m);
         }
@@ -123,6 +153,16 @@ impl<R: StateRead> Overlay<R> {
         self.committed
     }
 
+    /// Stage dropping a whole namespace in the current transaction.
+    pub fn drop_namespace(&mut self, namespace: &Namespace) {
+        self.pending.drop_namespace(namespace.clone());
+    }
+
+    /// The namespaces the current (uncommitted) transaction writes or drops.
+    pub fn pending_namespaces(&self) -> impl Iterator<Item = &Namespace> {
+        self.pending.namespaces().map(|(ns, _)| ns).chain(self.pending.dropped())
+    }
+
     /// The base state.
     pub fn base(&self) -> &R {
         &self.base
@@ -148,22 +188,34 @@ impl<R: StateRead> StateRead for Overlay<R> {
         }
         self.base.get(namespace, key)
     }
+    fn namespace_roots(&self) -> Result<Vec<(Namespace, Hash)>, StateError> {
+        self.base.namespace_roots()
+    }
 }
 
-/// A plain in-memory state (no proofs): the base for unit tests of execution.
+/// A plain in-memory state (no proofs; namespace roots recomputed on demand): the base for unit tests of execution.
 #[derive(Clone, Debug, Default)]
 pub struct MemState {
     data: BTreeMap<(Namespace, Vec<u8>), Vec<u8>>,
+    alg: HashAlg,
 }
 
 impl MemState {
-    /// Empty state.
+    /// Empty state (SHA-256 roots).
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Empty state whose namespace roots use `alg`.
+    pub fn with_hash(alg: HashAlg) -> Self {
+        MemState { data: BTreeMap::new(), alg }
+    }
+
     /// Apply a write set.
     pub fn apply(&mut self, writes: &WriteSet) {
+        for ns in writes.dropped() {
+            self.data.retain(|(n, _), _| n != ns);
+        }
         for (ns, changes) in writes.namespaces() {
             for (k, v) in changes {
                 match v {
@@ -178,6 +230,38 @@ impl MemState {
 impl StateRead for MemState {
     fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         Ok(self.data.get(&(namespace.clone(), key.to_vec())).cloned())
+    }
+    fn namespace_roots(&self) -> Result<Vec<(Namespace, Hash)>, StateError> {
+        let mut grouped: BTreeMap<&Namespace, Vec<(jmt::KeyHash, Option<Vec<u8>>)>> = BTreeMap::new();
+        for ((ns, key), value) in &self.data {
+            grouped.entry(ns).or_default().push((proof::key_hash(self.alg, key), Some(value.clone())));
+        }
+        let mut out = Vec::with_capacity(grouped.len());
+        for (ns, set) in grouped {
+            let root = match self.alg {
+                HashAlg::Sha256 => jmt::JellyfishMerkleTree::<_, sha2::Sha256>::new(&EmptyTree).put_value_set(set, 0),
+                HashAlg::Sm3 => jmt::JellyfishMerkleTree::<_, sm3::Sm3>::new(&EmptyTree).put_value_set(set, 0),
+            }
+            .map_err(|e| StateError::Tree(e.to_string()))?
+            .0;
+            out.push((ns.clone(), Hash(root.0)));
+        }
+        Ok(out)
+    }
+}
+
+/// A tree store with nothing in it: computing a fresh tree's root in memory reads nothing else.
+struct EmptyTree;
+
+impl jmt::storage::TreeReader for EmptyTree {
+    fn get_node_option(&self, _: &jmt::storage::NodeKey) -> anyhow::Result<Option<jmt::storage::Node>> {
+        Ok(None)
+    }
+    fn get_value_option(&self, _: jmt::Version, _: jmt::KeyHash) -> anyhow::Result<Option<jmt::OwnedValue>> {
+        Ok(None)
+    }
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(jmt::storage::NodeKey, jmt::storage::LeafNode)>> {
+        Ok(None)
     }
 }
 

@@ -17,7 +17,7 @@ use jmt::{JellyfishMerkleTree, KeyHash};
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 
 use super::store::{decode_value, encode_value, node_db_key, ns_prefix, value_db_key, HeightMeta, NamespaceEntry, NamespaceReader};
-use super::{StateError, Store, StoreOptions};
+use super::{BlockData, StateError, Store, StoreOptions, WriteSet};
 
 const MAGIC: &[u8; 8] = b"CWSNAP\x00\x01";
 /// Largest frame accepted: a maximal key and value with framing.
@@ -88,61 +88,112 @@ fn alg_code(alg: HashAlg) -> u8 {
 
 /// Stream the state at `height` into `out`. `progress` counts entries.
 pub fn export<W: Write>(store: &Store, height: u64, out: &mut W, progress: &ProgressBar) -> Result<SnapshotSummary, StateError> {
-    let meta = store.meta(height)?;
+    export_selected(store, height, &|_| true, height, out, progress)
+}
+
+/// Stream the namespaces of the state at `height` that `keep` selects, as a snapshot of height `as_height` whose
+/// root is the state root over those namespaces alone (what a split carries into a new chain).
+pub fn export_selected<W: Write>(
+    store: &Store,
+    height: u64,
+    keep: &dyn Fn(&Namespace) -> bool,
+    as_height: u64,
+    out: &mut W,
+    progress: &ProgressBar,
+) -> Result<SnapshotSummary, StateError> {
+    export_sources(&[Source { store, height, keep }], as_height, out, progress)
+}
+
+/// Part of a snapshot: the namespaces `keep` selects from the state of `store` at `height`.
+pub struct Source<'a> {
+    /// The store.
+    pub store: &'a Store,
+    /// The height read.
+    pub height: u64,
+    /// Which namespaces to take.
+    pub keep: &'a dyn Fn(&Namespace) -> bool,
+}
+
+/// Stream the selected namespaces of several stores (one hash function, no namespace taken twice) as one snapshot
+/// of height `as_height`: what a merge carries into the merged chain.
+pub fn export_sources<W: Write>(
+    sources: &[Source<'_>],
+    as_height: u64,
+    out: &mut W,
+    progress: &ProgressBar,
+) -> Result<SnapshotSummary, StateError> {
+    let alg = sources.first().map(|s| s.store.hash_alg()).ok_or_else(|| snap_err("no source"))?;
+    let mut chosen: Vec<(NamespaceEntry, usize)> = Vec::new();
+    for (i, src) in sources.iter().enumerate() {
+        if src.store.hash_alg() != alg {
+            return Err(snap_err("sources use different hash functions"));
+        }
+        let meta = src.store.meta(src.height)?;
+        chosen.extend(
+            meta.namespaces.into_iter().filter(|e| e.root != proof::empty_namespace_root() && (src.keep)(&e.namespace)).map(|e| (e, i)),
+        );
+    }
+    chosen.sort_by(|a, b| a.0.namespace.cmp(&b.0.namespace));
+    if let Some(w) = chosen.windows(2).find(|w| w[0].0.namespace == w[1].0.namespace) {
+        return Err(snap_err(format!("namespace {} is in two sources", w[0].0.namespace)));
+    }
+    let pairs: Vec<(Namespace, Hash)> = chosen.iter().map(|(e, _)| (e.namespace.clone(), e.root)).collect();
+    let state_root = proof::state_root(alg, &pairs);
     out.write_all(MAGIC)?;
-    let header = SnapshotHeader { height, hash_alg: alg_code(store.hash_alg()), state_root: meta.state_root };
-    write_frame(out, &header)?;
-    let values = store.cf("values")?;
-    let preimages = store.cf("preimages")?;
+    write_frame(out, &SnapshotHeader { height: as_height, hash_alg: alg_code(alg), state_root })?;
     let mut entries = 0u64;
-    let mut namespaces = 0u64;
-    for entry in &meta.namespaces {
-        if entry.root == proof::empty_namespace_root() {
-            continue;
-        }
-        namespaces += 1;
+    for (entry, i) in &chosen {
         write_frame(out, &Frame::Namespace(entry.namespace.clone()))?;
-        let prefix = ns_prefix(&entry.namespace);
-        // Entries are ordered by (key hash, version); keep the newest version ≤ the namespace's version.
-        let mut current: Option<(Vec<u8>, Option<Vec<u8>>)> = None;
-        let mut flush = |kh: &[u8], value: Option<Vec<u8>>, out: &mut W| -> Result<(), StateError> {
-            let Some(value) = value else { return Ok(()) };
-            let mut pk = prefix.clone();
-            pk.extend_from_slice(kh);
-            let key = store.db().get_cf(preimages, &pk)?.ok_or_else(|| StateError::Corrupt("key preimage missing".into()))?;
-            write_frame(out, &Frame::Entry { key, value })?;
-            entries += 1;
-            progress.inc(1);
-            Ok(())
-        };
-        for item in store.db().iterator_cf(values, IteratorMode::From(&prefix, Direction::Forward)) {
-            let (k, v) = item?;
-            if !k.starts_with(&prefix) {
-                break;
-            }
-            if k.len() != prefix.len() + 40 {
-                return Err(StateError::Corrupt("value key of unexpected length".into()));
-            }
-            let kh = &k[prefix.len()..prefix.len() + 32];
-            let version = u64::from_be_bytes(k[prefix.len() + 32..].try_into().map_err(|_| StateError::Corrupt("version".into()))?);
-            if current.as_ref().is_some_and(|(c, _)| c.as_slice() != kh) {
-                if let Some((ckh, cv)) = current.take() {
-                    flush(&ckh, cv, out)?;
-                }
-            }
-            if version <= entry.version {
-                current = Some((kh.to_vec(), decode_value(&v)?));
-            } else if current.is_none() {
-                current = Some((kh.to_vec(), None));
-            }
-        }
-        if let Some((ckh, cv)) = current.take() {
-            flush(&ckh, cv, out)?;
-        }
+        entries += write_namespace(sources[*i].store, entry, out, progress)?;
     }
     write_frame(out, &Frame::End { entries })?;
     out.flush()?;
-    Ok(SnapshotSummary { height, state_root: meta.state_root, namespaces, entries })
+    Ok(SnapshotSummary { height: as_height, state_root, namespaces: chosen.len() as u64, entries })
+}
+
+/// Write the entries of one namespace tree at its version; returns how many.
+fn write_namespace<W: Write>(store: &Store, entry: &NamespaceEntry, out: &mut W, progress: &ProgressBar) -> Result<u64, StateError> {
+    let values = store.cf("values")?;
+    let preimages = store.cf("preimages")?;
+    let prefix = ns_prefix(&entry.namespace);
+    let mut entries = 0u64;
+    // Entries are ordered by (key hash, version); keep the newest version ≤ the namespace's version.
+    let mut current: Option<(Vec<u8>, Option<Vec<u8>>)> = None;
+    let mut flush = |kh: &[u8], value: Option<Vec<u8>>, out: &mut W| -> Result<(), StateError> {
+        let Some(value) = value else { return Ok(()) };
+        let mut pk = prefix.clone();
+        pk.extend_from_slice(kh);
+        let key = store.db().get_cf(preimages, &pk)?.ok_or_else(|| StateError::Corrupt("key preimage missing".into()))?;
+        write_frame(out, &Frame::Entry { key, value })?;
+        entries += 1;
+        progress.inc(1);
+        Ok(())
+    };
+    for item in store.db().iterator_cf(values, IteratorMode::From(&prefix, Direction::Forward)) {
+        let (k, v) = item?;
+        if !k.starts_with(&prefix) {
+            break;
+        }
+        if k.len() != prefix.len() + 40 {
+            return Err(StateError::Corrupt("value key of unexpected length".into()));
+        }
+        let kh = &k[prefix.len()..prefix.len() + 32];
+        let version = u64::from_be_bytes(k[prefix.len() + 32..].try_into().map_err(|_| StateError::Corrupt("version".into()))?);
+        if current.as_ref().is_some_and(|(c, _)| c.as_slice() != kh) {
+            if let Some((ckh, cv)) = current.take() {
+                flush(&ckh, cv, out)?;
+            }
+        }
+        if version <= entry.version {
+            current = Some((kh.to_vec(), decode_value(&v)?));
+        } else if current.is_none() {
+            current = Some((kh.to_vec(), None));
+        }
+    }
+    if let Some((ckh, cv)) = current.take() {
+        flush(&ckh, cv, out)?;
+    }
+    Ok(entries)
 }
 
 /// Build a new store at `path` from a snapshot stream. The recomputed state root must equal `trusted_root`
@@ -152,6 +203,22 @@ pub fn import<R: Read>(
     options: StoreOptions,
     input: &mut R,
     trusted_root: &Hash,
+    progress: &ProgressBar,
+) -> Result<(Store, SnapshotSummary), StateError> {
+    import_with(path, options, input, trusted_root, &WriteSet::new(), &[], progress)
+}
+
+/// Like [`import`], then add `extra` (new namespaces only, none of the snapshot's) to the same height, and write
+/// `block_data` with the adopted state: how a chain born of a split or merge starts from the namespaces it carries
+/// plus its own genesis. `trusted_root` is the root over the snapshot's namespaces alone; the summary's root is
+/// the state root of the whole adopted state.
+pub fn import_with<R: Read>(
+    path: &Path,
+    options: StoreOptions,
+    input: &mut R,
+    trusted_root: &Hash,
+    extra: &WriteSet,
+    block_data: &[(BlockData, Vec<u8>, Vec<u8>)],
     progress: &ProgressBar,
 ) -> Result<(Store, SnapshotSummary), StateError> {
     let mut magic = [0u8; 8];
@@ -235,13 +302,27 @@ pub fn import<R: Read>(
     if &meta.state_root != trusted_root {
         return Err(snap_err(format!("imported state has root {} but the trusted root is {}", meta.state_root, trusted_root)));
     }
+    if extra.dropped().next().is_some() {
+        return Err(snap_err("extra state cannot drop namespaces"));
+    }
+    for (ns, changes) in extra.namespaces() {
+        let Err(at) = meta.namespaces.binary_search_by(|e| e.namespace.cmp(ns)) else {
+            return Err(snap_err(format!("namespace {ns} is both in the snapshot and in the extra state")));
+        };
+        let mut puts: Vec<(Vec<u8>, Vec<u8>)> =
+            changes.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone()))).collect();
+        entries += puts.len() as u64;
+        let (version, root) = apply_chunk(&store, ns, 0, proof::empty_namespace_root(), &mut puts)?;
+        meta.namespaces.insert(at, NamespaceEntry { namespace: ns.clone(), root, version: version.saturating_sub(1) });
+    }
+    meta.state_root = proof::state_root(alg, &meta.committed_namespaces());
     let summary = SnapshotSummary {
         height: header.height,
         state_root: meta.state_root,
         namespaces: meta.namespaces.len() as u64,
         entries,
     };
-    store.adopt(meta)?;
+    store.adopt(meta, block_data)?;
     Ok((store, summary))
 }
 

@@ -501,6 +501,8 @@ impl Store {
         let alg = self.options.hash_alg;
         let mut batch = WriteBatch::default();
         let mut namespaces = self.latest.as_ref().map(|m| m.namespaces.clone()).unwrap_or_default();
+        let with_drops = self.expand_drops(writes, &namespaces)?;
+        let writes = with_drops.as_ref().unwrap_or(writes);
         for (namespace, changes) in writes.namespaces() {
             let position = namespaces.binary_search_by(|e| e.namespace.cmp(namespace));
             let version = match position {
@@ -555,6 +557,40 @@ impl Store {
         batch.put(KEY_LATEST, height.to_be_bytes());
         let oldest = self.prune_into(&mut batch, height)?;
         Ok(PreparedCommit { base: self.latest_height(), batch, meta, oldest })
+    }
+
+    /// A write set whose dropped namespaces are spelled out as deletions of every key they hold at the latest
+    /// height (later writes to them kept on top); `None` when nothing is dropped. Costs one read per key of a
+    /// dropped namespace: dropping happens once per split or merge, not per block.
+    fn expand_drops(&self, writes: &WriteSet, namespaces: &[NamespaceEntry]) -> Result<Option<WriteSet>, StateError> {
+        if writes.dropped().next().is_none() {
+            return Ok(None);
+        }
+        let mut expanded = WriteSet::new();
+        for namespace in writes.dropped() {
+            let Ok(i) = namespaces.binary_search_by(|e| e.namespace.cmp(namespace)) else { continue };
+            let version = namespaces[i].version;
+            let prefix = ns_prefix(namespace);
+            let reader = NamespaceReader::new(&self.db, namespace);
+            for item in self.db.iterator_cf(self.cf(CF_PREIMAGES)?, IteratorMode::From(&prefix, Direction::Forward)) {
+                let (k, key) = item?;
+                if !k.starts_with(&prefix) {
+                    break;
+                }
+                let kh: [u8; 32] = k[prefix.len()..]
+                    .try_into()
+                    .map_err(|_| StateError::Corrupt("preimage key of unexpected length".into()))?;
+                if reader.get_value_option(version, KeyHash(kh)).map_err(tree_err)?.is_some() {
+                    expanded.put(namespace.clone(), key.to_vec(), None)?;
+                }
+            }
+        }
+        for (namespace, changes) in writes.namespaces() {
+            for (key, value) in changes {
+                expanded.put(namespace.clone(), key.clone(), value.clone())?;
+            }
+        }
+        Ok(Some(expanded))
     }
 
     /// Write a prepared commit in one batch with one fsync. Refused if another height was committed since it
@@ -622,10 +658,14 @@ impl Store {
         Ok(new_oldest)
     }
 
-    /// Adopt a fully written snapshot as the state at `meta.height` (used by import).
-    pub(crate) fn adopt(&mut self, meta: HeightMeta) -> Result<(), StateError> {
+    /// Adopt a fully written snapshot as the state at `meta.height` (used by import), with block-store entries
+    /// written in the same batch.
+    pub(crate) fn adopt(&mut self, meta: HeightMeta, block_data: &[(BlockData, Vec<u8>, Vec<u8>)]) -> Result<(), StateError> {
         let raw = borsh::to_vec(&meta).map_err(|e| StateError::Corrupt(format!("metadata: {e}")))?;
         let mut batch = WriteBatch::default();
+        for (family, key, value) in block_data {
+            batch.put_cf(self.cf(family.cf_name())?, key, value);
+        }
         batch.put_cf(self.cf(CF_HEIGHTS)?, meta.height.to_be_bytes(), raw);
         batch.put(KEY_LATEST, meta.height.to_be_bytes());
         batch.put(KEY_OLDEST, meta.height.to_be_bytes());
@@ -671,6 +711,9 @@ impl StateRead for StoreView<'_> {
         let Some(entry) = self.meta.entry(namespace) else { return Ok(None) };
         let reader = NamespaceReader::new(&self.store.db, namespace);
         reader.get_value_option(entry.version, proof::key_hash(self.store.options.hash_alg, key)).map_err(tree_err)
+    }
+    fn namespace_roots(&self) -> Result<Vec<(Namespace, Hash)>, StateError> {
+        Ok(self.meta.committed_namespaces())
     }
 }
 
@@ -828,6 +871,48 @@ mod tests {
         assert!(matches!(p, StateProof::NoNamespace { .. }));
         store.commit(4, &write_set(&[(1, 2, Some(3))])).expect("namespace comes back");
         check_all_proofs(&store, &[(4, [(("ns0".to_string(), vec![1]), vec![1; 2]), (("ns1".to_string(), vec![2]), vec![3; 4])].into())]);
+    }
+
+    #[test]
+    fn dropped_namespace_leaves_state_and_memory_roots_agree() {
+        for alg in [HashAlg::Sha256, HashAlg::Sm3] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut store = Store::open(dir.path(), opts(alg, Some(2))).expect("open");
+            let mut mem = crate::state::MemState::with_hash(alg);
+            let mut first = WriteSet::new();
+            for i in 0..200u8 {
+                first.put(ns(if i % 2 == 0 { "keep" } else { "moves" }), vec![i], Some(vec![i; 3])).expect("put");
+            }
+            store.commit(1, &first).expect("commit");
+            mem.apply(&first);
+            assert_eq!(store.latest_view().namespace_roots().expect("roots"), mem.namespace_roots().expect("roots"));
+            // A later height deletes some keys of the namespace before it is dropped: they must stay gone.
+            let mut second = WriteSet::new();
+            second.put(ns("moves"), vec![1], None).expect("put");
+            second.put(ns("moves"), vec![3], Some(vec![9])).expect("put");
+            store.commit(2, &second).expect("commit");
+            mem.apply(&second);
+            let mut drop = WriteSet::new();
+            drop.put(ns("moves"), vec![5], Some(vec![1])).expect("put");
+            drop.drop_namespace(ns("moves"));
+            let root = store.commit(3, &drop).expect("commit");
+            mem.apply(&drop);
+            let keep_root = store.latest_view().namespace_roots().expect("roots");
+            assert_eq!(keep_root.len(), 1, "only `keep` is left");
+            assert_eq!(root, proof::state_root(alg, &keep_root));
+            assert_eq!(keep_root, mem.namespace_roots().expect("roots"));
+            assert_eq!(store.latest_view().get(&ns("moves"), &[3]).expect("get"), None);
+            let (_, p) = store.prove(3, &ns("moves"), &[3]).expect("prove");
+            assert!(matches!(p, StateProof::NoNamespace { .. }));
+            // The namespace can be written again from scratch: nothing of its old keys comes back.
+            store.commit(4, &write_set(&[])).expect("commit");
+            let mut again = WriteSet::new();
+            again.put(ns("moves"), vec![7], Some(vec![7])).expect("put");
+            store.commit(5, &again).expect("commit");
+            mem.apply(&again);
+            assert_eq!(store.latest_view().namespace_roots().expect("roots"), mem.namespace_roots().expect("roots"));
+            assert_eq!(store.latest_view().get(&ns("moves"), &[3]).expect("get"), None);
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod codec;
 pub mod commit;
 pub mod crypto;
 pub mod hash;
+pub mod key_proof;
 pub mod native;
 pub mod proof;
 #[cfg(any(test, feature = "testgen"))]

@@ -9,11 +9,12 @@
 //! Everything here is pure: it only recomputes hashes.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use jmt::{KeyHash, RootHash, SimpleHasher};
+use jmt::KeyHash;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{to_borsh, Canonical, CodecError};
 use crate::hash::{merkle_root, Hash, HashAlg, Sha256Merkle, Sm3Merkle};
+use crate::key_proof::KeyProof;
 use crate::types::Namespace;
 
 /// Largest key accepted in state.
@@ -67,7 +68,7 @@ pub enum StateProof {
         count: u32,
         /// rs_merkle proof hashes for `index`.
         siblings: Vec<Hash>,
-        /// Borsh-encoded `jmt::proof::SparseMerkleProof` for `hash(key)` in the namespace tree.
+        /// The proof for `hash(key)` in the namespace tree, in the compact format of [`crate::key_proof`].
         #[serde(with = "hex::serde")]
         key_proof: Vec<u8>,
     },
@@ -136,17 +137,14 @@ fn top_root(
     root.map(Hash)
 }
 
-fn verify_key_proof<H: SimpleHasher>(
+fn verify_key_proof(
+    alg: HashAlg,
     proof: &[u8],
     root: &Hash,
     key: KeyHash,
     value: Option<&[u8]>,
 ) -> Result<(), ProofError> {
-    let proof: jmt::proof::SparseMerkleProof<H> =
-        borsh::from_slice(proof).map_err(|e| ProofError::Malformed(format!("key proof: {e}")))?;
-    proof
-        .verify(RootHash(root.0), key, value)
-        .map_err(|e| ProofError::KeyProof(e.to_string()))
+    KeyProof::decode(proof)?.verify(alg, root, key, value)
 }
 
 /// Check that `value` (or, with `None`, nothing) is stored under `(namespace, key)` in the state with `root`.
@@ -171,11 +169,7 @@ pub fn verify(
             if got.as_ref() != Some(root) {
                 return Err(ProofError::TopProof);
             }
-            let kh = key_hash(alg, key);
-            match alg {
-                HashAlg::Sha256 => verify_key_proof::<sha2::Sha256>(key_proof, ns_root, kh, value),
-                HashAlg::Sm3 => verify_key_proof::<sm3::Sm3>(key_proof, ns_root, kh, value),
-            }
+            verify_key_proof(alg, key_proof, ns_root, key_hash(alg, key), value)
         }
         StateProof::NoNamespace {
             count,

@@ -16,6 +16,7 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::crypto::{SecretKey, Signature, Suite};
 use crate::hash::{Hash, HashAlg};
+use crate::key_proof::KeyProof;
 use crate::native::{HeaderUpdate, Misbehaviour, NativeClient, TrustOptions};
 use crate::proof::{self, StateProof};
 use crate::types::{ChainId, CommitCertificate, CommitSig, Header, Namespace, Time, Validator, ValidatorSet};
@@ -201,8 +202,8 @@ impl CommittedState {
         let store = &self.stores[index];
         let kh = proof::key_hash(alg, key);
         let (value, key_proof) = match alg {
-            HashAlg::Sha256 => key_proof::<sha2::Sha256>(store, kh),
-            HashAlg::Sm3 => key_proof::<sm3::Sm3>(store, kh),
+            HashAlg::Sha256 => key_proof::<sha2::Sha256>(alg, store, kh),
+            HashAlg::Sm3 => key_proof::<sm3::Sm3>(alg, store, kh),
         };
         let siblings = proof::prove_top(alg, &self.roots, &[index]);
         let p = StateProof::InNamespace {
@@ -216,11 +217,13 @@ impl CommittedState {
     }
 }
 
-fn key_proof<H: SimpleHasher>(store: &MockTreeStore, key: jmt::KeyHash) -> (Option<Vec<u8>>, Vec<u8>) {
+fn key_proof<H: SimpleHasher>(alg: HashAlg, store: &MockTreeStore, key: jmt::KeyHash) -> (Option<Vec<u8>>, Vec<u8>) {
     let (value, proof) = JellyfishMerkleTree::<_, H>::new(store)
         .get_with_proof(key, 0)
         .expect("testgen: proof");
-    (value, borsh::to_vec(&proof).expect("testgen: proof encoding"))
+    let jmt_bytes = borsh::to_vec(&proof).expect("testgen: proof encoding");
+    let compact = KeyProof::from_jmt_borsh(alg, &jmt_bytes).and_then(|p| p.encode()).expect("testgen: compact proof");
+    (value, compact)
 }
 
 /// One generated height.

@@ -13,10 +13,10 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use causeway_light_client::proof::{self, check_sizes};
 use causeway_light_client::{Hash, HashAlg, Namespace};
 use indicatif::ProgressBar;
-use jmt::{JellyfishMerkleTree, KeyHash};
+use jmt::KeyHash;
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 
-use super::store::{decode_value, encode_value, node_db_key, ns_prefix, value_db_key, HeightMeta, NamespaceEntry, NamespaceReader};
+use super::store::{decode_value, ns_prefix, update_tree, CacheDelta, HeightMeta, NamespaceEntry, NamespaceReader};
 use super::{BlockData, StateError, Store, StoreOptions, WriteSet};
 
 const MAGIC: &[u8; 8] = b"CWSNAP\x00\x01";
@@ -350,17 +350,11 @@ fn apply_chunk(
     }
     let reader = NamespaceReader::new(store.db(), ns);
     let (new_root, update) = match alg {
-        HashAlg::Sha256 => JellyfishMerkleTree::<_, sha2::Sha256>::new(&reader).put_value_set(set, version),
-        HashAlg::Sm3 => JellyfishMerkleTree::<_, sm3::Sm3>::new(&reader).put_value_set(set, version),
-    }
-    .map_err(|e| StateError::Tree(e.to_string()))?;
-    for (node_key, node) in update.node_batch.nodes() {
-        let raw = borsh::to_vec(node).map_err(|e| StateError::Corrupt(e.to_string()))?;
-        batch.put_cf(store.cf("nodes")?, node_db_key(&prefix, node_key)?, raw);
-    }
-    for ((v, kh), value) in update.node_batch.values() {
-        batch.put_cf(store.cf("values")?, value_db_key(&prefix, kh, *v), encode_value(value.as_deref()));
-    }
+        HashAlg::Sha256 => update_tree::<sha2::Sha256>(&reader, set, version)?,
+        HashAlg::Sm3 => update_tree::<sm3::Sm3>(&reader, set, version)?,
+    };
+    // The importing store's node cache is empty and stays so: nothing to carry over.
+    store.stage_tree_update(&mut batch, &prefix, &update, None, &mut CacheDelta::default())?;
     store.db().write(batch)?;
     Ok((version + 1, Hash(new_root.0)))
 }

@@ -6,30 +6,43 @@
 //!
 //! Layout (column families):
 //! - `nodes`: `ns ‖ borsh(NodeKey)` → borsh(Node) of the namespace's tree;
-//! - `values`: `ns ‖ key_hash ‖ version(BE)` → `0` (deleted) or `1 ‖ value`;
+//! - `values`: `ns ‖ key_hash ‖ version(BE)` → `0` (deleted) or `1 ‖ value`: every version, for reads at older heights;
+//! - `latest_values`: `ns ‖ key_hash` → `version(BE) ‖ 0` or `version(BE) ‖ 1 ‖ value`: the newest version of each key,
+//!   so reads at the latest height and the stale bookkeeping of a commit are point lookups, not iterator seeks;
 //! - `preimages`: `ns ‖ key_hash` → the raw key (for snapshots and enumeration);
 //! - `heights`: `height(BE)` → [`HeightMeta`];
 //! - `stale`: `height(BE) ‖ cf tag ‖ key`: entries no height from `height` on needs, deleted by pruning;
-//! - `default`: the latest committed height, the hash algorithm and the oldest retained height;
+//! - `default`: the latest committed height, the hash algorithm, the oldest retained height and the layout version;
 //! - [`BlockData`] families (`blocks`, `commits`, `results`, `txs`, `validators`): the node's block store, written in the same
 //!   batch as the state of the same height, so blocks and state never disagree after a crash.
 //!
 //! Each namespace tree has its own version counter, advanced only when the namespace is written; a height's
 //! metadata records every namespace's (root, version) so any retained height can be read and proven.
+//!
+//! Speed (see BENCHMARKS.md, "State"): a block's puts go through `jmt`'s batch insertion, which builds and hashes
+//! each touched tree node once per block instead of once per key; the internal nodes near the roots of the latest
+//! trees are kept in memory ([`NodeCache`]), filled only from committed batches, so a cache can never hold a node
+//! that is not on disk.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use causeway_light_client::key_proof::KeyProof;
 use causeway_light_client::proof::{self, StateProof};
 use causeway_light_client::{CodecError, Hash, HashAlg, Namespace};
-use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
-use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher, Version};
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, SimpleHasher, Version};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
+    WriteBatch, WriteOptions, DB,
+};
 
 use super::{StateRead, WriteSet};
 
 const CF_NODES: &str = "nodes";
 const CF_VALUES: &str = "values";
+const CF_LATEST: &str = "latest_values";
 const CF_PREIMAGES: &str = "preimages";
 const CF_HEIGHTS: &str = "heights";
 const CF_STALE: &str = "stale";
@@ -66,6 +79,15 @@ impl BlockData {
 const KEY_LATEST: &[u8] = b"latest";
 const KEY_HASH_ALG: &[u8] = b"hash_alg";
 const KEY_OLDEST: &[u8] = b"oldest";
+const KEY_LAYOUT: &[u8] = b"layout";
+/// Layout 2 added `latest_values`; a layout-1 store is upgraded on open.
+const LAYOUT_VERSION: u8 = 2;
+/// Internal nodes cached per tree: those at most this many nibbles below the root (at most 1+16+256+4096+65536).
+const NODE_CACHE_MAX_DEPTH: usize = 4;
+/// Internal nodes cached over all namespaces (≈ 1 KiB each in memory).
+const NODE_CACHE_CAPACITY: usize = 200_000;
+/// RocksDB block cache shared by all column families.
+const BLOCK_CACHE_BYTES: usize = 256 << 20;
 const STALE_NODE: u8 = 0;
 const STALE_VALUE: u8 = 1;
 
@@ -219,6 +241,78 @@ pub(crate) fn decode_value(raw: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
     }
 }
 
+/// The `latest_values` key of a key hash (also the `preimages` key).
+pub(crate) fn latest_db_key(prefix: &[u8], key_hash: &KeyHash) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 32);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&key_hash.0);
+    k
+}
+
+fn encode_latest(version: Version, value: Option<&[u8]>) -> Vec<u8> {
+    let mut out = version.to_be_bytes().to_vec();
+    out.extend_from_slice(&encode_value(value));
+    out
+}
+
+/// The version of a `latest_values` entry and its still-encoded value.
+fn split_latest(raw: &[u8]) -> Result<(Version, &[u8]), StateError> {
+    if raw.len() < 9 {
+        return Err(StateError::Corrupt("latest value entry too short".into()));
+    }
+    let (version, value) = raw.split_at(8);
+    Ok((u64_from(version, "latest value version")?, value))
+}
+
+/// Internal nodes near the roots of the latest namespace trees, by database key (see the module docs).
+#[derive(Default)]
+pub(crate) struct NodeCache {
+    nodes: HashMap<Vec<u8>, Node>,
+}
+
+/// How a commit changes the [`NodeCache`] once it is on disk.
+#[derive(Default)]
+pub(crate) struct CacheDelta {
+    added: Vec<(Vec<u8>, Node)>,
+    removed: Vec<Vec<u8>>,
+}
+
+impl NodeCache {
+    fn apply(&mut self, delta: CacheDelta) {
+        for key in &delta.removed {
+            self.nodes.remove(key);
+        }
+        for (key, node) in delta.added {
+            if self.nodes.len() >= NODE_CACHE_CAPACITY {
+                break;
+            }
+            self.nodes.insert(key, node);
+        }
+    }
+}
+
+fn cacheable(node_key: &NodeKey) -> bool {
+    node_key.nibble_path().num_nibbles() <= NODE_CACHE_MAX_DEPTH
+}
+
+/// Apply one block's writes to one namespace tree at `version`. Puts only (the common case) go through `jmt`'s
+/// batch insertion, which hashes every touched node once; a set with deletions goes key by key. Both give the
+/// same tree (a test checks it).
+pub(crate) fn update_tree<H: SimpleHasher>(
+    reader: &NamespaceReader<'_>,
+    set: Vec<(KeyHash, Option<Vec<u8>>)>,
+    version: Version,
+) -> Result<(RootHash, TreeUpdateBatch), StateError> {
+    let tree = JellyfishMerkleTree::<_, H>::new(reader);
+    if set.is_empty() || set.iter().any(|(_, v)| v.is_none()) {
+        return tree.put_value_set(set, version).map_err(tree_err);
+    }
+    let puts: Vec<(KeyHash, Vec<u8>)> = set.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+    let (roots, update) = tree.batch_put_value_sets(vec![puts], None, version).map_err(tree_err)?;
+    let root = roots.first().copied().ok_or_else(|| StateError::Tree("batch update returned no root".into()))?;
+    Ok((root, update))
+}
+
 fn alg_tag(alg: HashAlg) -> u8 {
     match alg {
         HashAlg::Sha256 => 0,
@@ -243,15 +337,20 @@ fn tree_err(e: impl std::fmt::Display) -> StateError {
     StateError::Tree(e.to_string())
 }
 
-/// Reads one namespace's tree out of RocksDB for `jmt`.
+/// Reads one namespace's tree out of RocksDB (and the node cache, if given) for `jmt`.
 pub(crate) struct NamespaceReader<'a> {
     db: &'a DB,
     prefix: Vec<u8>,
+    cache: Option<&'a NodeCache>,
 }
 
 impl<'a> NamespaceReader<'a> {
     pub(crate) fn new(db: &'a DB, namespace: &Namespace) -> Self {
-        NamespaceReader { db, prefix: ns_prefix(namespace) }
+        NamespaceReader { db, prefix: ns_prefix(namespace), cache: None }
+    }
+
+    fn cached(db: &'a DB, namespace: &Namespace, cache: &'a NodeCache) -> Self {
+        NamespaceReader { db, prefix: ns_prefix(namespace), cache: Some(cache) }
     }
 
     fn cf(&self, name: &str) -> anyhow::Result<&ColumnFamily> {
@@ -262,6 +361,9 @@ impl<'a> NamespaceReader<'a> {
 impl TreeReader for NamespaceReader<'_> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
         let key = node_db_key(&self.prefix, node_key)?;
+        if let Some(node) = self.cache.and_then(|c| c.nodes.get(&key)) {
+            return Ok(Some(node.clone()));
+        }
         match self.db.get_pinned_cf(self.cf(CF_NODES)?, key)? {
             None => Ok(None),
             Some(raw) => Ok(Some(Node::try_from_slice(&raw)?)),
@@ -269,6 +371,15 @@ impl TreeReader for NamespaceReader<'_> {
     }
 
     fn get_value_option(&self, max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        // The newest version first: one point lookup answers every read at or after it, and a key never written
+        // has no older versions either.
+        let Some(latest) = self.db.get_pinned_cf(self.cf(CF_LATEST)?, latest_db_key(&self.prefix, &key_hash))? else {
+            return Ok(None);
+        };
+        let (version, value) = split_latest(&latest)?;
+        if version <= max_version {
+            return Ok(decode_value(value)?);
+        }
         let seek = value_db_key(&self.prefix, &key_hash, max_version);
         let mut it = self.db.raw_iterator_cf(self.cf(CF_VALUES)?);
         it.seek_for_prev(&seek);
@@ -293,6 +404,7 @@ pub struct PreparedCommit {
     batch: WriteBatch,
     meta: HeightMeta,
     oldest: u64,
+    cache_delta: CacheDelta,
 }
 
 impl std::fmt::Debug for PreparedCommit {
@@ -325,6 +437,7 @@ pub struct Store {
     options: StoreOptions,
     latest: Option<HeightMeta>,
     oldest: u64,
+    cache: NodeCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -341,10 +454,24 @@ impl Store {
         db_opts.create_missing_column_families(true);
         db_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         db_opts.set_max_background_jobs(2);
-        let cfs = [CF_NODES, CF_VALUES, CF_PREIMAGES, CF_HEIGHTS, CF_STALE]
+        // Reads are point lookups (nodes by exact key, newest values): a shared block cache and whole-key bloom
+        // filters let a lookup skip the files that cannot hold the key.
+        let block_cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&block_cache);
+        table.set_bloom_filter(10.0, false);
+        let cfs = [CF_NODES, CF_VALUES, CF_LATEST, CF_PREIMAGES, CF_HEIGHTS, CF_STALE]
             .into_iter()
             .chain(BlockData::ALL.iter().map(|b| b.cf_name()))
-            .map(|n| ColumnFamilyDescriptor::new(n, db_opts.clone()));
+            .map(|n| {
+                let mut cf_opts = db_opts.clone();
+                cf_opts.set_block_based_table_factory(&table);
+                if n == CF_NODES {
+                    // Tree nodes are mostly hashes: compressing them costs CPU and saves nothing.
+                    cf_opts.set_compression_type(DBCompressionType::None);
+                }
+                ColumnFamilyDescriptor::new(n, cf_opts)
+            });
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
         match db.get(KEY_HASH_ALG)? {
             Some(tag) => {
@@ -359,12 +486,44 @@ impl Store {
             Some(raw) => u64_from(&raw, "oldest height")?,
             None => 0,
         };
-        let mut store = Store { db, options, latest: None, oldest };
+        let mut store = Store { db, options, latest: None, oldest, cache: NodeCache::default() };
+        store.upgrade_layout()?;
         if let Some(raw) = store.db.get(KEY_LATEST)? {
             let height = u64_from(&raw, "latest height")?;
             store.latest = Some(store.load_meta(height)?);
         }
         Ok(store)
+    }
+
+    /// Bring a store written by an older build to [`LAYOUT_VERSION`]. Layout 1 lacked `latest_values`: it is
+    /// rebuilt from `values` (in key order, so the newest version of each key is written last). Rebuilding is
+    /// idempotent and the layout mark is written last, so a crash during the upgrade just repeats it.
+    fn upgrade_layout(&self) -> Result<(), StateError> {
+        match self.db.get(KEY_LAYOUT)?.as_deref() {
+            Some([LAYOUT_VERSION]) => return Ok(()),
+            Some(other) => return Err(StateError::Corrupt(format!("unknown store layout {other:?}"))),
+            None => {}
+        }
+        let (values, latest) = (self.cf(CF_VALUES)?, self.cf(CF_LATEST)?);
+        let mut batch = WriteBatch::default();
+        for item in self.db.iterator_cf(values, IteratorMode::Start) {
+            let (k, v) = item?;
+            if k.len() < 1 + 32 + 8 {
+                return Err(StateError::Corrupt("value key too short".into()));
+            }
+            let (ident, version) = k.split_at(k.len() - 8);
+            let mut entry = version.to_vec();
+            entry.extend_from_slice(&v);
+            batch.put_cf(latest, ident, entry);
+            if batch.len() >= 100_000 {
+                self.db.write(std::mem::take(&mut batch))?;
+            }
+        }
+        batch.put(KEY_LAYOUT, [LAYOUT_VERSION]);
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo)?;
+        Ok(())
     }
 
     /// The chain's hash function.
@@ -464,11 +623,11 @@ impl Store {
             }
         };
         let entry = meta.entry(namespace).ok_or_else(|| StateError::Corrupt("listed namespace without entry".into()))?;
-        let reader = NamespaceReader::new(&self.db, namespace);
+        let reader = NamespaceReader::cached(&self.db, namespace, &self.cache);
         let kh = proof::key_hash(alg, key);
         let (value, key_proof) = match alg {
-            HashAlg::Sha256 => prove_key::<sha2::Sha256>(&reader, kh, entry.version)?,
-            HashAlg::Sm3 => prove_key::<sm3::Sm3>(&reader, kh, entry.version)?,
+            HashAlg::Sha256 => prove_key::<sha2::Sha256>(alg, &reader, kh, entry.version)?,
+            HashAlg::Sm3 => prove_key::<sm3::Sm3>(alg, &reader, kh, entry.version)?,
         };
         let siblings = proof::prove_top(alg, &listed, &[index]);
         let p = StateProof::InNamespace {
@@ -500,6 +659,7 @@ impl Store {
         }
         let alg = self.options.hash_alg;
         let mut batch = WriteBatch::default();
+        let mut cache_delta = CacheDelta::default();
         let mut namespaces = self.latest.as_ref().map(|m| m.namespaces.clone()).unwrap_or_default();
         let with_drops = self.expand_drops(writes, &namespaces)?;
         let writes = with_drops.as_ref().unwrap_or(writes);
@@ -510,40 +670,22 @@ impl Store {
                 Err(_) => 0,
             };
             let prefix = ns_prefix(namespace);
+            let preimages = self.cf(CF_PREIMAGES)?;
             let mut set = Vec::with_capacity(changes.len());
             for (key, value) in changes {
                 let kh = proof::key_hash(alg, key);
                 if value.is_some() {
-                    let mut pk = prefix.clone();
-                    pk.extend_from_slice(&kh.0);
-                    batch.put_cf(self.cf(CF_PREIMAGES)?, pk, key);
-                }
-                if self.options.retention.is_some() && version > 0 {
-                    self.mark_previous_value_stale(&mut batch, &prefix, &kh, version, height)?;
+                    batch.put_cf(preimages, latest_db_key(&prefix, &kh), key);
                 }
                 set.push((kh, value.clone()));
             }
-            let reader = NamespaceReader::new(&self.db, namespace);
+            let reader = NamespaceReader::cached(&self.db, namespace, &self.cache);
             let (root, update) = match alg {
-                HashAlg::Sha256 => JellyfishMerkleTree::<_, sha2::Sha256>::new(&reader).put_value_set(set, version),
-                HashAlg::Sm3 => JellyfishMerkleTree::<_, sm3::Sm3>::new(&reader).put_value_set(set, version),
-            }
-            .map_err(tree_err)?;
-            for (node_key, node) in update.node_batch.nodes() {
-                let raw = borsh::to_vec(node).map_err(|e| StateError::Corrupt(format!("node: {e}")))?;
-                batch.put_cf(self.cf(CF_NODES)?, node_db_key(&prefix, node_key)?, raw);
-            }
-            for ((v, kh), value) in update.node_batch.values() {
-                batch.put_cf(self.cf(CF_VALUES)?, value_db_key(&prefix, kh, *v), encode_value(value.as_deref()));
-            }
-            if self.options.retention.is_some() {
-                for stale in &update.stale_node_index_batch {
-                    let mut k = height.to_be_bytes().to_vec();
-                    k.push(STALE_NODE);
-                    k.extend_from_slice(&node_db_key(&prefix, &stale.node_key)?);
-                    batch.put_cf(self.cf(CF_STALE)?, k, []);
-                }
-            }
+                HashAlg::Sha256 => update_tree::<sha2::Sha256>(&reader, set, version)?,
+                HashAlg::Sm3 => update_tree::<sm3::Sm3>(&reader, set, version)?,
+            };
+            let stale_at = self.options.retention.map(|_| height);
+            self.stage_tree_update(&mut batch, &prefix, &update, stale_at, &mut cache_delta)?;
             let entry = NamespaceEntry { namespace: namespace.clone(), root: Hash(root.0), version };
             match position {
                 Ok(i) => namespaces[i] = entry,
@@ -556,7 +698,7 @@ impl Store {
         batch.put_cf(self.cf(CF_HEIGHTS)?, height.to_be_bytes(), raw);
         batch.put(KEY_LATEST, height.to_be_bytes());
         let oldest = self.prune_into(&mut batch, height)?;
-        Ok(PreparedCommit { base: self.latest_height(), batch, meta, oldest })
+        Ok(PreparedCommit { base: self.latest_height(), batch, meta, oldest, cache_delta })
     }
 
     /// A write set whose dropped namespaces are spelled out as deletions of every key they hold at the latest
@@ -603,30 +745,52 @@ impl Store {
         let mut wo = WriteOptions::default();
         wo.set_sync(self.options.sync);
         self.db.write_opt(prepared.batch, &wo)?;
+        self.cache.apply(prepared.cache_delta);
         let root = prepared.meta.state_root;
         self.latest = Some(prepared.meta);
         self.oldest = prepared.oldest;
         Ok(root)
     }
 
-    fn mark_previous_value_stale(
+    /// Stage one namespace's tree update in `batch`: its new nodes, its values (every version and the newest) and,
+    /// with `stale_at` (pruning on), what it makes stale at that height. `delta` collects the node-cache changes to
+    /// make once the batch is on disk.
+    pub(crate) fn stage_tree_update(
         &self,
         batch: &mut WriteBatch,
         prefix: &[u8],
-        kh: &KeyHash,
-        version: u64,
-        height: u64,
+        update: &TreeUpdateBatch,
+        stale_at: Option<u64>,
+        delta: &mut CacheDelta,
     ) -> Result<(), StateError> {
-        let seek = value_db_key(prefix, kh, version - 1);
-        let mut it = self.db.raw_iterator_cf(self.cf(CF_VALUES)?);
-        it.seek_for_prev(&seek);
-        it.status()?;
-        if let Some(k) = it.key() {
-            if k.len() == seek.len() && k[..seek.len() - 8] == seek[..seek.len() - 8] {
-                let mut s = height.to_be_bytes().to_vec();
-                s.push(STALE_VALUE);
-                s.extend_from_slice(k);
-                batch.put_cf(self.cf(CF_STALE)?, s, []);
+        let (nodes, values, latest, stale) =
+            (self.cf(CF_NODES)?, self.cf(CF_VALUES)?, self.cf(CF_LATEST)?, self.cf(CF_STALE)?);
+        for (node_key, node) in update.node_batch.nodes() {
+            let raw = borsh::to_vec(node).map_err(|e| StateError::Corrupt(format!("node: {e}")))?;
+            let key = node_db_key(prefix, node_key)?;
+            if matches!(node, Node::Internal(_)) && cacheable(node_key) {
+                delta.added.push((key.clone(), node.clone()));
+            }
+            batch.put_cf(nodes, key, raw);
+        }
+        for ((version, kh), value) in update.node_batch.values() {
+            let latest_key = latest_db_key(prefix, kh);
+            if let Some(height) = stale_at {
+                if let Some(previous) = self.db.get_pinned_cf(latest, &latest_key)? {
+                    let (previous, _) = split_latest(&previous)?;
+                    batch.put_cf(stale, stale_key(height, STALE_VALUE, &value_db_key(prefix, kh, previous)), []);
+                }
+            }
+            batch.put_cf(values, value_db_key(prefix, kh, *version), encode_value(value.as_deref()));
+            batch.put_cf(latest, latest_key, encode_latest(*version, value.as_deref()));
+        }
+        for index in &update.stale_node_index_batch {
+            let key = node_db_key(prefix, &index.node_key)?;
+            if let Some(height) = stale_at {
+                batch.put_cf(stale, stale_key(height, STALE_NODE, &key), []);
+            }
+            if cacheable(&index.node_key) {
+                delta.removed.push(key);
             }
         }
         Ok(())
@@ -678,14 +842,28 @@ impl Store {
     }
 }
 
+/// `stale`-family key: the height from which `key` (in the family `tag` names) is no longer needed.
+fn stale_key(height: u64, tag: u8, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + key.len());
+    k.extend_from_slice(&height.to_be_bytes());
+    k.push(tag);
+    k.extend_from_slice(key);
+    k
+}
+
+/// The value under `kh` at `version` and its proof in the compact format of [`causeway_light_client::key_proof`].
 fn prove_key<H: SimpleHasher>(
+    alg: HashAlg,
     reader: &NamespaceReader<'_>,
     kh: KeyHash,
     version: u64,
 ) -> Result<(Option<Vec<u8>>, Vec<u8>), StateError> {
     let (value, smp) = JellyfishMerkleTree::<_, H>::new(reader).get_with_proof(kh, version).map_err(tree_err)?;
     let bytes = borsh::to_vec(&smp).map_err(|e| StateError::Corrupt(format!("proof: {e}")))?;
-    Ok((value, bytes))
+    let compact = KeyProof::from_jmt_borsh(alg, &bytes)
+        .and_then(|p| p.encode())
+        .map_err(|e| StateError::Corrupt(format!("proof: {e}")))?;
+    Ok((value, compact))
 }
 
 /// The state at one height, readable by execution.
@@ -709,7 +887,7 @@ impl StoreView<'_> {
 impl StateRead for StoreView<'_> {
     fn get(&self, namespace: &Namespace, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         let Some(entry) = self.meta.entry(namespace) else { return Ok(None) };
-        let reader = NamespaceReader::new(&self.store.db, namespace);
+        let reader = NamespaceReader::cached(&self.store.db, namespace, &self.store.cache);
         reader.get_value_option(entry.version, proof::key_hash(self.store.options.hash_alg, key)).map_err(tree_err)
     }
     fn namespace_roots(&self) -> Result<Vec<(Namespace, Hash)>, StateError> {
@@ -783,8 +961,26 @@ mod tests {
                     }
                 }
             }
-            assert_eq!(store.view(*h).expect("view").get(&ns("ns0"), &[1]).expect("read").as_ref(), model.get(&("ns0".into(), vec![1])));
+            // Reads at every retained height: the newest-value lookup, or the versioned history behind it.
+            let view = store.view(*h).expect("view");
+            for n in 0..4u8 {
+                for k in 0..16u8 {
+                    let namespace = format!("ns{n}");
+                    let got = view.get(&ns(&namespace), &[k]).expect("read");
+                    assert_eq!(got.as_ref(), model.get(&(namespace, vec![k])), "read at height {h} ns{n} key {k}");
+                }
+            }
         }
+    }
+
+    /// A block of puts only (random keys over a small space, so updates and new keys mix).
+    fn put_block(keys: &[(u8, u16)], salt: u8) -> WriteSet {
+        let mut ws = WriteSet::new();
+        for (n, k) in keys {
+            ws.put(ns(&format!("ns{}", n % 2)), k.to_be_bytes().to_vec(), Some(vec![salt, *n, (*k % 251) as u8]))
+                .expect("small write");
+        }
+        ws
     }
 
     proptest! {
@@ -808,6 +1004,101 @@ mod tests {
             }
             check_all_proofs(&store, &heights);
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        /// jmt's batch insertion (used for put-only sets) builds the same tree as key-by-key insertion.
+        #[test]
+        fn batch_insertion_matches_key_by_key_insertion(
+            blocks in prop::collection::vec(prop::collection::vec((0u8..2, 0u16..600), 1..120), 1..5),
+        ) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut store = Store::open(dir.path(), opts(HashAlg::Sha256, Some(2))).expect("open");
+            for (i, keys) in blocks.iter().enumerate() {
+                let ws = put_block(keys, i as u8);
+                let prepared = store.prepare(i as u64 + 1, &ws).expect("prepare");
+                let meta = prepared.meta.clone();
+                for (namespace, changes) in ws.namespaces() {
+                    let version = meta.entry(namespace).expect("written namespace").version;
+                    let set: Vec<_> = changes.iter().map(|(k, v)| (proof::key_hash(HashAlg::Sha256, k), v.clone())).collect();
+                    let reader = NamespaceReader::new(&store.db, namespace);
+                    let (root, _) = JellyfishMerkleTree::<_, sha2::Sha256>::new(&reader).put_value_set(set, version).expect("key by key");
+                    prop_assert_eq!(Hash(root.0), meta.entry(namespace).expect("entry").root);
+                }
+                store.apply(prepared).expect("apply");
+            }
+        }
+    }
+
+    #[test]
+    fn node_cache_never_changes_results() {
+        // Store `a` runs straight through (its cache warm) while discarding extra prepared commits; store `b` is
+        // reopened (cache cold) every other height. Both must produce the same roots and proofs.
+        let (dir_a, dir_b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+        let mut a = Store::open(dir_a.path(), opts(HashAlg::Sha256, Some(3))).expect("open");
+        let mut b = Some(Store::open(dir_b.path(), opts(HashAlg::Sha256, Some(3))).expect("open"));
+        for h in 1..=12u64 {
+            let keys: Vec<(u8, u16)> = (0..200u16).map(|i| ((i % 2) as u8, (i * 37 + h as u16 * 11) % 700)).collect();
+            let mut ws = put_block(&keys, h as u8);
+            if h % 4 == 0 {
+                // Deletions take jmt's key-by-key path.
+                ws.put(ns("ns0"), 74u16.to_be_bytes().to_vec(), None).expect("delete");
+            }
+            let decoy = a.prepare(h, &put_block(&[(0, 1), (1, 999)], 0xee)).expect("decoy");
+            let root_a = a.commit(h, &ws).expect("commit a");
+            assert!(matches!(a.apply(decoy), Err(StateError::NotNextHeight { .. })));
+            let store_b = b.as_mut().expect("open");
+            assert_eq!(store_b.commit(h, &ws).expect("commit b"), root_a, "height {h}");
+            if h % 2 == 0 {
+                drop(b.take());
+                b = Some(Store::open(dir_b.path(), opts(HashAlg::Sha256, Some(3))).expect("reopen"));
+            }
+        }
+        assert!(!a.cache.nodes.is_empty(), "the warm store cached nodes");
+        let b = b.expect("open");
+        for k in (0..700u16).step_by(13) {
+            let (va, pa) = a.prove(12, &ns("ns1"), &k.to_be_bytes()).expect("prove");
+            let (vb, pb) = b.prove(12, &ns("ns1"), &k.to_be_bytes()).expect("prove");
+            assert_eq!((va, pa), (vb, pb));
+        }
+    }
+
+    #[test]
+    fn a_layout_one_store_is_upgraded_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut model = Model::new();
+        let mut heights = Vec::new();
+        {
+            let mut store = Store::open(dir.path(), opts(HashAlg::Sha256, None)).expect("open");
+            for h in 1..=4u64 {
+                let ws = write_set(&[(0, 1, Some(h as u8)), (1, h as u8, Some(3)), (0, 2, if h == 3 { None } else { Some(9) })]);
+                store.commit(h, &ws).expect("commit");
+                apply(&mut model, &ws);
+                heights.push((h, model.clone()));
+            }
+            // Make it look like a store written before `latest_values` existed.
+            let latest = store.cf(CF_LATEST).expect("cf");
+            let keys: Vec<Box<[u8]>> = store.db.iterator_cf(latest, IteratorMode::Start).map(|i| i.expect("entry").0).collect();
+            assert!(!keys.is_empty());
+            for k in keys {
+                store.db.delete_cf(latest, k).expect("delete");
+            }
+            store.db.delete(KEY_LAYOUT).expect("delete");
+        }
+        let mut store = Store::open(dir.path(), opts(HashAlg::Sha256, None)).expect("reopen upgrades");
+        check_all_proofs(&store, &heights);
+        let ws = write_set(&[(0, 1, Some(42))]);
+        store.commit(5, &ws).expect("commit after upgrade");
+        apply(&mut model, &ws);
+        heights.push((5, model.clone()));
+        check_all_proofs(&store, &heights);
+        drop(store);
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir2.path(), opts(HashAlg::Sha256, None)).expect("open");
+        store.db.put(KEY_LAYOUT, [9]).expect("put");
+        drop(store);
+        assert!(matches!(Store::open(dir2.path(), opts(HashAlg::Sha256, None)), Err(StateError::Corrupt(_))));
     }
 
     #[test]

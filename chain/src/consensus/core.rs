@@ -255,6 +255,10 @@ pub enum ConsensusError {
 /// Result alias of this module.
 pub type Result<T> = std::result::Result<T, ConsensusError>;
 
+/// How many different blocks one validator's prevotes of one round may count towards (its first vote included):
+/// an equivocator can sign any number, and each one kept costs memory.
+const MAX_PREVOTED_VALUES: usize = 4;
+
 /// How many past rounds of our own votes the rebroadcast timer re-sends.
 const REBROADCAST_ROUNDS: u32 = 8;
 
@@ -289,8 +293,16 @@ struct HeightState {
     votes: BTreeMap<(Address, u32, VoteKind), SignedVote>,
     /// Every verified prevote for a block, conflicting ones included, by (round, block id) and voter.
     prevotes_for: BTreeMap<(u32, Hash), BTreeMap<Address, SignedVote>>,
-    /// Conflicting votes already handled, by (voter, round, kind, value).
-    conflicts: BTreeSet<(Address, u32, VoteKind, Option<Hash>)>,
+    /// Slots (voter, round, kind) in which a conflicting vote was already handled. One conflicting vote per slot
+    /// is evidence enough; later ones change nothing, so that a Byzantine validator signing any number of
+    /// values can make us neither store nor relay without bound.
+    conflicts: BTreeSet<(Address, u32, VoteKind)>,
+    /// Validators seen signing conflicting votes at this height.
+    equivocators: BTreeSet<Address>,
+    /// Slots of equivocators whose first vote (as we saw it) we relayed.
+    relayed: BTreeSet<(Address, u32, VoteKind)>,
+    /// (round, block) polkas that needed conflicting voters and were fed to the driver as certificates.
+    polkas_fed: BTreeSet<(u32, Hash)>,
     /// Peers reported ahead of us at this height.
     reported_ahead: BTreeSet<Address>,
     decided: Option<Hash>,
@@ -376,6 +388,9 @@ impl Consensus {
             votes: BTreeMap::new(),
             prevotes_for: BTreeMap::new(),
             conflicts: BTreeSet::new(),
+            equivocators: BTreeSet::new(),
+            relayed: BTreeSet::new(),
+            polkas_fed: BTreeSet::new(),
             reported_ahead: BTreeSet::new(),
             decided: None,
         };
@@ -496,6 +511,7 @@ impl Consensus {
             return Err(ConsensusError::Malformed("vote for the zero hash".into()));
         }
         let chain_id = self.cfg.chain_id.as_str().to_string();
+        let replaying = self.replaying;
         let hs = self.state_mut()?;
         if sv.vote.height != hs.height {
             return Err(ConsensusError::StaleHeight { got: sv.vote.height, current: hs.height });
@@ -514,18 +530,48 @@ impl Consensus {
             if first.vote == sv.vote {
                 return Ok(());
             }
+            // After the first conflict of a slot, only a prevote for a block still matters (it may complete that
+            // block's polka), and only for a few blocks per voter and round.
+            let counts = match (v.kind, v.block_id) {
+                (VoteKind::Prevote, Some(b)) => {
+                    let theirs = hs.prevotes_for.range((v.round, Hash::ZERO)..=(v.round, Hash([0xff; 32])));
+                    let values = theirs.filter(|(_, voters)| voters.contains_key(&v.validator)).count();
+                    values < MAX_PREVOTED_VALUES
+                        && !hs.prevotes_for.get(&(v.round, b)).is_some_and(|m| m.contains_key(&v.validator))
+                }
+                _ => false,
+            };
+            if hs.conflicts.contains(&slot) && !counts {
+                return Ok(());
+            }
             validator
                 .pub_key
                 .verify_raw(&sv.vote.sign_bytes(&chain_id), &sv.signature)
                 .map_err(|_| ConsensusError::BadSignature(v.validator))?;
-            if !hs.conflicts.insert((v.validator, v.round, v.kind, v.block_id)) {
-                return Ok(());
+            if !hs.conflicts.insert(slot) {
+                self.wal(WalEntry::Vote(sv.clone()), effects);
+                return match self.record_prevote(&sv) {
+                    Some(polka) => self.drive(polka, effects),
+                    None => Ok(()),
+                };
             }
             let first = first.clone();
-            // Relay both votes: every honest node must learn of the conflict, and of the vote it may lack.
-            if !self.replaying {
-                effects.push(Effect::Broadcast(ConsensusMsg::Vote(first.clone())));
+            // Relay both votes: every honest node must learn of the conflict, and of the vote it may lack. An
+            // equivocator may show each validator a different vote in every slot, so from now on we also relay,
+            // once per slot, every vote of it we saw first: the others may have been shown another one.
+            if !replaying {
+                if hs.relayed.insert(slot) {
+                    effects.push(Effect::Broadcast(ConsensusMsg::Vote(first.clone())));
+                }
                 effects.push(Effect::Broadcast(ConsensusMsg::Vote(sv.clone())));
+                if hs.equivocators.insert(v.validator) {
+                    let theirs = (v.validator, 0, VoteKind::Prevote)..=(v.validator, u32::MAX, VoteKind::Precommit);
+                    for (s, vote) in hs.votes.range(theirs) {
+                        if hs.relayed.insert(*s) {
+                            effects.push(Effect::Broadcast(ConsensusMsg::Vote(vote.clone())));
+                        }
+                    }
+                }
             }
             effects.push(Effect::Equivocation {
                 first: ConsensusMsg::Vote(first),
@@ -544,29 +590,21 @@ impl Consensus {
             .verify_raw(&sv.vote.sign_bytes(&chain_id), &sv.signature)
             .map_err(|_| ConsensusError::BadSignature(v.validator))?;
         hs.votes.insert(slot, sv.clone());
+        if hs.equivocators.contains(&v.validator) && !replaying && hs.relayed.insert(slot) {
+            effects.push(Effect::Broadcast(ConsensusMsg::Vote(sv.clone())));
+        }
         self.wal(WalEntry::Vote(sv.clone()), effects);
-        let _ = self.record_prevote(&sv);
-        self.drive(Pending::Vote(sv), effects)
+        let polka = self.record_prevote(&sv);
+        self.drive(Pending::Vote(sv), effects)?;
+        match polka {
+            Some(polka) => self.drive(polka, effects),
+            None => Ok(()),
+        }
     }
 
-    /// Remember a verified prevote for a block; returns a polka certificate to feed when the block's prevotes,
-    /// counting conflicting voters, exceed 2/3 of the power.
+    /// Remember a verified prevote for a block (see [`count_prevote`]).
     fn record_prevote(&mut self, sv: &SignedVote) -> Option<Pending> {
-        let hs = self.state.as_mut()?;
-        let (VoteKind::Prevote, Some(block_id)) = (sv.vote.kind, sv.vote.block_id) else { return None };
-        let voters = hs.prevotes_for.entry((sv.vote.round, block_id)).or_default();
-        voters.insert(sv.vote.validator, sv.clone());
-        let power: u64 = voters
-            .keys()
-            .filter_map(|a| hs.validators.index_of(a).and_then(|i| hs.validators.get(i)))
-            .map(|v| v.power)
-            .sum();
-        let quorum = u128::from(power) * 3 > u128::from(hs.validators.total_power()) * 2;
-        quorum.then(|| Pending::PolkaCertificate {
-            round: sv.vote.round,
-            block_id,
-            votes: voters.values().cloned().collect(),
-        })
+        count_prevote(self.state.as_mut()?, sv)
     }
 
     fn on_proposal(&mut self, sp: SignedProposal, effects: &mut Vec<Effect>) -> Result<()> {
@@ -899,7 +937,9 @@ impl Consensus {
                 };
                 hs.votes.insert((address, signed.vote.round, signed.vote.kind), signed.clone());
                 effects.push(Effect::Broadcast(ConsensusMsg::Vote(signed.clone())));
+                let polka = count_prevote(hs, &signed);
                 queue.push_back(Pending::Vote(signed));
+                queue.extend(polka);
             }
             Step::Decide { round, block, block_id } => {
                 if hs.decided.is_some() {
@@ -914,6 +954,28 @@ impl Consensus {
         }
         Ok(())
     }
+}
+
+/// Remember a verified prevote for a block, ours included. Returns a polka certificate to feed, once per (round,
+/// block), when the block's prevotes exceed 2/3 of the power only by counting validators that also cast a
+/// conflicting prevote in that round (the vote keeper, which keeps each validator's first vote, sees every other
+/// polka itself).
+fn count_prevote(hs: &mut HeightState, sv: &SignedVote) -> Option<Pending> {
+    let (VoteKind::Prevote, Some(block_id)) = (sv.vote.kind, sv.vote.block_id) else { return None };
+    let round = sv.vote.round;
+    let voters = hs.prevotes_for.entry((round, block_id)).or_default();
+    voters.insert(sv.vote.validator, sv.clone());
+    let power: u64 = voters
+        .keys()
+        .filter_map(|a| hs.validators.index_of(a).and_then(|i| hs.validators.get(i)))
+        .map(|v| v.power)
+        .sum();
+    let quorum = u128::from(power) * 3 > u128::from(hs.validators.total_power()) * 2;
+    let needs_conflicting = voters.keys().any(|a| hs.conflicts.contains(&(*a, round, VoteKind::Prevote)));
+    if !quorum || !needs_conflicting || !hs.polkas_fed.insert((round, block_id)) {
+        return None;
+    }
+    Some(Pending::PolkaCertificate { round, block_id, votes: voters.values().cloned().collect() })
 }
 
 #[cfg(test)]
@@ -1060,6 +1122,67 @@ mod tests {
         let effects = c.handle(Input::Message(proposal(&keys[1], bad, 0))).expect("proposal");
         assert!(!effects.iter().any(|e| matches!(e, Effect::RequestValidation { .. })));
         assert_eq!(prevotes(&effects).iter().map(|v| v.vote.block_id).collect::<Vec<_>>(), vec![None]);
+    }
+
+    #[test]
+    fn an_equivocator_is_reported_and_relayed_once_per_slot_however_many_values_it_signs() {
+        let (keys, set) = keys(4);
+        let mut c = core(&keys[0]);
+        c.start_height(1, set, None, &[]).expect("start");
+        let byzantine = keys[1].public_key().address();
+        let vote = |kind: VoteKind, block_id: Option<Hash>| {
+            let v = Vote { height: 1, round: 0, kind, block_id, validator: byzantine };
+            ConsensusMsg::Vote(v.sign(CHAIN, &keys[1]))
+        };
+        let mut effects = Vec::new();
+        for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+            effects.extend(c.handle(Input::Message(vote(kind, None))).expect("first vote"));
+            // A fresh conflicting value on every re-send, as a Byzantine validator may sign.
+            for i in 1..=30u8 {
+                effects.extend(c.handle(Input::Message(vote(kind, Some(Hash([i; 32]))))).expect("conflict"));
+            }
+        }
+        let relayed = effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Broadcast(ConsensusMsg::Vote(v)) if v.vote.validator == byzantine))
+            .count();
+        let reported = effects.iter().filter(|e| matches!(e, Effect::Equivocation { .. })).count();
+        // Per slot: the first vote and one conflicting vote are relayed, and the equivocation reported, once.
+        assert_eq!(reported, 2, "one report per slot");
+        assert_eq!(relayed, 4, "one relayed pair per slot");
+    }
+
+    #[test]
+    fn a_polka_counts_our_own_prevote_and_an_equivocators_conflicting_one_in_any_order() {
+        // 4 validators of power 10: a polka needs 3 prevotes. We (0) and validator 2 prevote block B; validator 3
+        // showed us nil first, then B. Validator 1 (the proposer) is silent.
+        let (keys, set) = keys(4);
+        let prevote = |k: &SecretKey, block_id: Option<Hash>| {
+            let v = Vote { height: 1, round: 0, kind: VoteKind::Prevote, block_id, validator: k.public_key().address() };
+            Input::Message(ConsensusMsg::Vote(v.sign(CHAIN, k)))
+        };
+        for honest_last in [false, true] {
+            let mut c = core(&keys[0]);
+            c.start_height(1, set.clone(), None, &[]).expect("start");
+            let b = block(&set, keys[1].public_key().address(), CHAIN);
+            let id = b.header.hash(HashAlg::Sha256);
+            c.handle(Input::Message(proposal(&keys[1], b, 0))).expect("proposal");
+            c.handle(Input::Verdict { height: 1, block_id: id, valid: true }).expect("verdict");
+            c.handle(prevote(&keys[3], None)).expect("nil first");
+            let mut inputs = vec![prevote(&keys[2], Some(id)), prevote(&keys[3], Some(id))];
+            if honest_last {
+                inputs.reverse();
+            }
+            let mut effects = Vec::new();
+            for input in inputs {
+                effects.extend(c.handle(input).expect("prevote"));
+            }
+            let precommitted = effects.iter().any(|e| {
+                matches!(e, Effect::Broadcast(ConsensusMsg::Vote(v))
+                    if v.vote.kind == VoteKind::Precommit && v.vote.block_id == Some(id))
+            });
+            assert!(precommitted, "no precommit for the block (honest prevote last: {honest_last})");
+        }
     }
 
     #[test]

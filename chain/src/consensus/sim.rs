@@ -22,7 +22,7 @@ use causeway_light_client::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use super::core::{Consensus, ConsensusConfig, Effect, Input, Parent};
+use super::core::{Consensus, ConsensusConfig, ConsensusError, Effect, Input, Parent};
 use super::types::{last_commit_hash, verify_commit, ConsensusMsg, Vote};
 use super::wal::WalEntry;
 
@@ -103,6 +103,9 @@ pub struct SimReport {
     pub dropped: u64,
     /// Inputs the cores refused (bad, stale or early messages).
     pub refused: u64,
+    /// Most events (messages in flight, timers, sync responses) pending at once: stays flat however long the run
+    /// is, unless something schedules without bound.
+    pub peak_pending_events: u64,
 }
 
 impl SimReport {
@@ -119,7 +122,10 @@ enum Event {
     Input { node: usize, epoch: u32, input: Input },
     Crash { node: usize },
     Restart { node: usize },
+    /// The periodic status check of one node life (one chain of these per life).
     SyncCheck { node: usize, epoch: u32 },
+    /// A peer's answer to a sync request: its height then, and the blocks from the one asked for on.
+    SyncResponse { node: usize, epoch: u32, latest: u64, blocks: Vec<(Block, CommitCertificate)> },
 }
 
 fn describe_msg(msg: &ConsensusMsg) -> String {
@@ -165,6 +171,8 @@ struct SimNode {
     chain: Vec<(Block, CommitCertificate)>,
     /// False for the equivocating validator (excluded from the agreement check).
     honest: bool,
+    /// A sync request of this life is awaiting its response (as the node shell, one at a time).
+    sync_in_flight: bool,
 }
 
 impl SimNode {
@@ -195,10 +203,24 @@ pub struct Sim {
 const ALG: HashAlg = HashAlg::Sha256;
 /// Least time between a block and its parent (ms), as the node shell's `min_block_interval`.
 const BLOCK_INTERVAL_MS: u64 = 200;
+/// Most blocks one sync response carries, as the node shell's `MAX_SYNC_BLOCKS`.
+const SYNC_BATCH: u64 = 16;
+/// Period of a node's status check (ms).
+const SYNC_CHECK_MS: u64 = 1_000;
 
 impl Sim {
     /// Build the network for `cfg`, drawing the faults from its seed.
     pub fn new(cfg: SimConfig) -> Self {
+        Self::build(cfg, None)
+    }
+
+    /// Build the network for `cfg` with exactly `faults` (nodes are numbered 0 to `validators - 1`; with
+    /// `cfg.faults` false, none happen). The seed still draws keys, delays and losses.
+    pub fn with_faults(cfg: SimConfig, faults: Faults) -> Self {
+        Self::build(cfg, Some(faults))
+    }
+
+    fn build(cfg: SimConfig, faults: Option<Faults>) -> Self {
         let mut rng = ChaCha20Rng::seed_from_u64(cfg.seed);
         let n = cfg.validators.max(1);
         let keys: Vec<SecretKey> = (0..n)
@@ -213,7 +235,11 @@ impl Sim {
         let mut keys = keys;
         keys.sort_by_key(|k| k.public_key().address());
         let chain_id = ChainId::new("sim-1").unwrap_or_else(|e| unreachable!("valid chain id: {e}"));
-        let faults = if cfg.faults { Self::draw_faults(&mut rng, n, &cfg) } else { Faults::default() };
+        let faults = match faults {
+            _ if !cfg.faults => Faults::default(),
+            Some(given) => given,
+            None => Self::draw_faults(&mut rng, n, &cfg),
+        };
         let nodes = keys
             .into_iter()
             .enumerate()
@@ -225,6 +251,7 @@ impl Sim {
                 wal_pending: Vec::new(),
                 chain: Vec::new(),
                 honest: faults.equivocator != Some(i),
+                sync_in_flight: false,
             })
             .collect();
         let report = SimReport { seed: cfg.seed, validators: n, faults: faults.clone(), ..SimReport::default() };
@@ -280,6 +307,7 @@ impl Sim {
         self.seq += 1;
         self.events.insert(id, event);
         self.queue.push(Reverse((self.now + delay_ms, self.seq, id)));
+        self.report.peak_pending_events = self.report.peak_pending_events.max(self.queue.len() as u64);
     }
 
     fn in_fault_window(&self) -> bool {
@@ -320,7 +348,9 @@ impl Sim {
 
     fn broadcast(&mut self, from: usize, msg: ConsensusMsg) {
         let n = self.nodes.len();
-        if self.nodes[from].honest {
+        let own = msg.signer() == self.nodes[from].key.public_key().address();
+        if self.nodes[from].honest || !own {
+            // The equivocator relays others' messages (its core relays conflicts) unchanged.
             for to in (0..n).filter(|&to| to != from) {
                 self.send(from, to, msg.clone());
             }
@@ -360,6 +390,13 @@ impl Sim {
         Some(Parent { block_id: block.header.hash(self.alg), time: block.header.time, commit: cert.clone(), validators: self.set.clone() })
     }
 
+    /// Begin a life of `node` (at the start of the run or on restart): start its core and its status checks.
+    fn boot(&mut self, node: usize) {
+        self.start(node);
+        let epoch = self.nodes[node].epoch;
+        self.schedule(SYNC_CHECK_MS, Event::SyncCheck { node, epoch });
+    }
+
     /// (Re)start the core of `node` at its next height, replaying its durable WAL.
     fn start(&mut self, node: usize) {
         let height = self.nodes[node].height() + 1;
@@ -375,8 +412,6 @@ impl Sim {
             Ok(effects) => self.perform(node, effects),
             Err(e) => self.report.safety_violations.push(format!("node {node} cannot start height {height}: {e}")),
         }
-        let epoch = self.nodes[node].epoch;
-        self.schedule(1_000, Event::SyncCheck { node, epoch });
     }
 
     fn trace(&self, node: usize, line: impl FnOnce() -> String) {
@@ -394,6 +429,10 @@ impl Sim {
             Err(e) => {
                 self.trace(node, || format!("refused: {e}"));
                 self.report.refused += 1;
+                if matches!(e, ConsensusError::FarFutureHeight { .. }) {
+                    // As the node shell: a validator more than one height ahead means we missed decisions.
+                    self.sync(node);
+                }
             }
         }
     }
@@ -506,8 +545,12 @@ impl Sim {
         self.nodes[node].chain.push((block, certificate));
     }
 
-    /// Block sync: ask a random reachable peer that is ahead for the next block.
+    /// Block sync, as the node shell: unless a request is in flight, ask a random reachable peer that is ahead for
+    /// up to [`SYNC_BATCH`] blocks from our next height on.
     fn sync(&mut self, node: usize) {
+        if self.nodes[node].sync_in_flight {
+            return;
+        }
         let want = self.nodes[node].height() + 1;
         let candidates: Vec<usize> = (0..self.nodes.len())
             .filter(|&p| p != node && !self.crashed(p) && !self.partitioned(node, p) && self.nodes[p].height() >= want)
@@ -516,16 +559,35 @@ impl Sim {
             return;
         }
         let peer = candidates[self.rng.gen_range(0..candidates.len())];
-        let Some((block, cert)) = self.nodes[peer].chain.get(want as usize - 1).cloned() else { return };
+        let latest = self.nodes[peer].height();
+        let from = want as usize - 1;
+        let until = (from + SYNC_BATCH as usize).min(self.nodes[peer].chain.len());
+        let blocks = self.nodes[peer].chain[from..until].to_vec();
         let epoch = self.nodes[node].epoch;
         let delay = self.rng.gen_range(1..=50);
-        self.schedule(delay, Event::Input { node, epoch, input: Input::Synced { block, certificate: cert } });
+        self.nodes[node].sync_in_flight = true;
+        self.schedule(delay, Event::SyncResponse { node, epoch, latest, blocks });
+    }
+
+    /// Feed the blocks of a sync response in height order; ask for more if the peer had more.
+    fn on_sync_response(&mut self, node: usize, latest: u64, blocks: Vec<(Block, CommitCertificate)>) {
+        self.nodes[node].sync_in_flight = false;
+        for (block, certificate) in blocks {
+            // Blocks decided meanwhile are skipped; the core refuses any that does not fit.
+            if block.header.height == self.nodes[node].height() + 1 {
+                self.feed(node, Input::Synced { block, certificate });
+            }
+        }
+        if latest > self.nodes[node].height() {
+            self.sync(node);
+        }
     }
 
     fn crash(&mut self, node: usize) {
         let n = &mut self.nodes[node];
         n.core = None;
         n.wal_pending.clear();
+        n.sync_in_flight = false;
         n.epoch += 1;
     }
 
@@ -540,7 +602,7 @@ impl Sim {
     /// Run to the end and report.
     pub fn run(mut self) -> SimReport {
         for i in 0..self.nodes.len() {
-            self.start(i);
+            self.boot(i);
         }
         for (node, at, back) in self.faults.crashes.clone() {
             self.schedule(at, Event::Crash { node });
@@ -560,9 +622,6 @@ impl Sim {
             }
             self.now = at;
             let Some(event) = self.events.remove(&id) else { continue };
-            if self.cfg.trace && self.now > 19_250 && self.now < 19_600 {
-                eprintln!("EVENT {} {:?}", self.now, match &event { Event::Deliver { to, .. } => format!("deliver to {to}"), Event::Input { node, epoch, .. } => format!("input {node} e{epoch} (now e{})", self.nodes[*node].epoch), other => format!("{other:?}") });
-            }
             match event {
                 Event::Deliver { to, msg } => {
                     if !self.crashed(to) {
@@ -577,12 +636,14 @@ impl Sim {
                 }
                 Event::Crash { node } => {
                     if !self.crashed(node) {
+                        self.trace(node, || "crash".to_string());
                         self.crash(node);
                     }
                 }
                 Event::Restart { node } => {
                     if self.crashed(node) {
-                        self.start(node);
+                        self.boot(node);
+                        self.trace(node, || "restarted".to_string());
                     }
                 }
                 Event::SyncCheck { node, epoch } => {
@@ -594,7 +655,13 @@ impl Sim {
                         if behind {
                             self.sync(node);
                         }
-                        self.schedule(1_000, Event::SyncCheck { node, epoch });
+                        self.schedule(SYNC_CHECK_MS, Event::SyncCheck { node, epoch });
+                    }
+                }
+                Event::SyncResponse { node, epoch, latest, blocks } => {
+                    if self.nodes[node].epoch == epoch && !self.crashed(node) {
+                        self.trace(node, || format!("sync response: {} blocks, peer at {latest}", blocks.len()));
+                        self.on_sync_response(node, latest, blocks);
                     }
                 }
             }
@@ -624,19 +691,50 @@ mod tests {
     #[test]
     fn a_fault_free_network_commits_and_agrees() {
         for n in [1, 4, 7] {
-            let cfg = SimConfig {
-                seed: 1,
-                validators: n,
-                fault_window: Duration::from_secs(0),
-                calm_window: Duration::from_secs(10),
-                min_progress_after_heal: 5,
-                faults: false,
-                trace: false,
-            };
-            let r = Sim::new(cfg).run();
+            let r = Sim::new(SimConfig { min_progress_after_heal: 5, ..calm(1, n, 10) }).run();
             assert!(r.ok(), "{r:?}");
             assert!(r.min_height >= 5, "{n} validators reached only {}", r.min_height);
         }
+    }
+
+    fn calm(seed: u64, validators: usize, secs: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            validators,
+            fault_window: Duration::from_secs(0),
+            calm_window: Duration::from_secs(secs),
+            min_progress_after_heal: 2,
+            faults: false,
+            trace: false,
+        }
+    }
+
+    #[test]
+    fn pending_events_stay_bounded_however_long_the_run() {
+        // Timers, status checks and messages in flight must not pile up with the heights committed: a run six
+        // times longer needs no more room in the event queue.
+        let short = Sim::new(calm(3, 4, 20)).run();
+        let long = Sim::new(calm(3, 4, 120)).run();
+        assert!(short.ok() && long.ok(), "{short:?} {long:?}");
+        assert!(long.min_height > 5 * short.min_height, "the long run went on: {} vs {}", long.min_height, short.min_height);
+        assert!(
+            long.peak_pending_events <= short.peak_pending_events + short.peak_pending_events / 4,
+            "pending events grew with the run: {} after 20 s, {} after 120 s",
+            short.peak_pending_events,
+            long.peak_pending_events
+        );
+    }
+
+    #[test]
+    fn a_node_back_from_a_long_crash_catches_up_within_a_second() {
+        // Node 0 is down from 1 s to 30 s while the others commit dozens of blocks (slowly: every round it would
+        // propose times out); one second after its restart it must have synced them all.
+        let cfg = SimConfig { fault_window: Duration::from_secs(30), calm_window: Duration::from_secs(1), faults: true, ..calm(5, 4, 0) };
+        let faults = Faults { max_delay_ms: 20, crashes: vec![(0, 1_000, 30_000)], ..Faults::default() };
+        let r = Sim::with_faults(cfg, faults).run();
+        assert!(r.safety_violations.is_empty(), "{r:?}");
+        assert!(r.max_height > 40, "the others went on: {}", r.max_height);
+        assert!(r.min_height + 2 >= r.max_height, "node 0 is still behind: {} vs {}", r.min_height, r.max_height);
     }
 
     #[test]

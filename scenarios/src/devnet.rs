@@ -68,15 +68,19 @@ const STEP_WAIT: Duration = Duration::from_secs(60);
 
 /// Run the devnet.
 pub fn run(args: Args) -> Result<()> {
-    // Node logs on stderr, warnings and errors only unless RUST_LOG says otherwise.
+    init_logs();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(devnet(args))
+}
+
+/// Node logs on stderr, warnings and errors only unless RUST_LOG says otherwise.
+pub(crate) fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(devnet(args))
 }
 
 fn free_port() -> Result<u16> {
@@ -361,24 +365,27 @@ fn balance(node: &Shared, denom: &Denom, who: &Address) -> Result<u128> {
 }
 
 /// The demo's printed record of verified steps.
-struct Log {
+pub(crate) struct Log {
     t0: Instant,
-    verified: usize,
-    steps: Vec<(String, Duration)>,
+    pub(crate) verified: usize,
+    pub(crate) steps: Vec<(String, Duration)>,
+    /// Print on standard error instead of standard output (when the caller prints JSON there).
+    quiet: bool,
 }
 
 impl Log {
     fn say(&self, s: &str) {
-        println!("[{:>7.2}s] {s}", self.t0.elapsed().as_secs_f64());
+        let line = format!("[{:>7.2}s] {s}", self.t0.elapsed().as_secs_f64());
+        if self.quiet {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
     }
     fn verified(&mut self, step: &str, took: Duration, how: &str) {
         self.verified += 1;
         self.steps.push((step.to_string(), took));
-        println!(
-            "[{:>7.2}s] VERIFIED {step} ({:.2} s): {how}",
-            self.t0.elapsed().as_secs_f64(),
-            took.as_secs_f64()
-        );
+        self.say(&format!("VERIFIED {step} ({:.2} s): {how}", took.as_secs_f64()));
     }
 }
 
@@ -427,6 +434,7 @@ async fn devnet(args: Args) -> Result<()> {
         t0: Instant::now(),
         verified: 0,
         steps: vec![],
+        quiet: false,
     };
     log.say(&format!("data directory {}", dir.display()));
 
@@ -470,7 +478,7 @@ async fn devnet(args: Args) -> Result<()> {
             c.genesis.hash
         ));
     }
-    let outcome = demo(&hub, &alpha, &beta, &mut log).await;
+    let outcome = demo(&hub, &alpha, &beta, &mut log, Step::ALL).await;
     match &outcome {
         Ok(()) => {
             log.say(&format!("all {} demo steps verified", log.verified));
@@ -493,7 +501,45 @@ async fn devnet(args: Args) -> Result<()> {
     outcome
 }
 
-async fn demo(hub: &Chain, alpha: &Chain, beta: &Chain, log: &mut Log) -> Result<()> {
+/// One scripted building block of the demo (each also runs alone as `causeway-scenarios scenario NAME`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// A transfer alpha → beta: escrow, voucher, acknowledgement back.
+    Transfer,
+    /// A delivery-versus-payment deal across alpha and beta, decided by the hub.
+    Dvp,
+    /// A data record of alpha proven on beta through the hub.
+    Record,
+}
+
+impl Step {
+    /// The whole demo, in order.
+    pub(crate) const ALL: &'static [Step] = &[Step::Transfer, Step::Dvp, Step::Record];
+}
+
+/// Start the alliance (hub, alpha, beta) in a temporary directory, run `steps`, stop it; the log of verified
+/// steps. What `scenario transfer|dvp|record` runs.
+pub(crate) async fn run_steps(steps: &[Step], quiet: bool, block_interval: Duration) -> Result<Log> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let mut log = Log {
+        t0: Instant::now(),
+        verified: 0,
+        steps: vec![],
+        quiet,
+    };
+    let hub = start_chain("hub", 0, Suite::Ed25519, HashAlg::Sha256, Hub::extension(), dir, block_interval).await?;
+    let alpha = start_chain("alpha", 1, Suite::Ed25519, HashAlg::Sha256, Endpoint::extension(), dir, block_interval)
+        .await?;
+    let beta = start_chain("beta", 2, Suite::Sm2, HashAlg::Sm3, Endpoint::extension(), dir, block_interval).await?;
+    let outcome = demo(&hub, &alpha, &beta, &mut log, steps).await;
+    for c in [hub, alpha, beta] {
+        c.shutdown().await;
+    }
+    outcome.map(|()| log)
+}
+
+async fn demo(hub: &Chain, alpha: &Chain, beta: &Chain, log: &mut Log, steps: &[Step]) -> Result<()> {
     // 1. Every chain commits blocks.
     let t = Instant::now();
     let all_heights = || -> Vec<String> {
@@ -561,7 +607,7 @@ async fn demo(hub: &Chain, alpha: &Chain, beta: &Chain, log: &mut Log) -> Result
     let (stop_tx, stop_rx) = watch::channel(false);
     let r = relayer_engine(hub, &[alpha, beta], relayer_key, EngineConfig::default())?;
     let relayer_task = tokio::spawn(r.run(Duration::from_millis(500), req_rx, rep_tx, stop_rx, None));
-    let result = scripted(hub, alpha, beta, log, &req_tx, &mut rep_rx).await;
+    let result = scripted(hub, alpha, beta, log, &req_tx, &mut rep_rx, steps).await;
     print_relayed(log, &mut rep_rx);
     let _ = stop_tx.send(true);
     let _ = relayer_task.await;
@@ -575,6 +621,7 @@ async fn scripted(
     log: &mut Log,
     requests: &mpsc::UnboundedSender<RecordRequest>,
     relayed: &mut mpsc::UnboundedReceiver<Relayed>,
+    steps: &[Step],
 ) -> Result<()> {
     let alice_a = user(Suite::Ed25519, 11)?;
     let bob_a = user(Suite::Ed25519, 12)?;
@@ -616,7 +663,37 @@ async fn scripted(
         &format!("alice holds 1000 bond at alpha {ha}; bob holds 5000 cash at beta {hb} (SM2 signer)"),
     );
 
-    // 4. Transfer alpha → beta: escrow, voucher on beta, ack back.
+    let voucher = DenomTrace {
+        home: alpha.id().clone(),
+        base: bond.clone(),
+    }
+    .voucher_denom();
+    if steps.contains(&Step::Transfer) {
+        transfer(hub, alpha, beta, log, relayed, &alice_a, &alice_b, &bond, &voucher).await?;
+    }
+    if steps.contains(&Step::Dvp) {
+        dvp(hub, alpha, beta, log, relayed, [&alice_a, &bob_a, &alice_b, &bob_b], &bond, &cash).await?;
+    }
+    if steps.contains(&Step::Record) {
+        record(alpha, beta, log, requests, relayed, &alice_a).await?;
+    }
+    conserved(alpha, beta, log, &bond, &voucher)
+}
+
+/// 4. Transfer alpha → beta: escrow, voucher on beta, ack back.
+#[allow(clippy::too_many_arguments)]
+async fn transfer(
+    hub: &Chain,
+    alpha: &Chain,
+    beta: &Chain,
+    log: &mut Log,
+    relayed: &mut mpsc::UnboundedReceiver<Relayed>,
+    alice_a: &SecretKey,
+    alice_b: &SecretKey,
+    bond: &Denom,
+    voucher: &Denom,
+) -> Result<()> {
+    let (a, b) = (alpha.node(), beta.node());
     let t = Instant::now();
     let receiver = alice_b.public_key().address();
     let timeout_time = causeway_chain::node::now().plus(Duration::from_secs(120));
@@ -650,11 +727,6 @@ async fn scripted(
             packet.sequence
         ),
     );
-    let voucher = DenomTrace {
-        home: alpha.id().clone(),
-        base: bond.clone(),
-    }
-    .voucher_denom();
     let t = Instant::now();
     let h_credit = wait_for("the voucher credited on beta", || {
         print_relayed(log, relayed);
@@ -692,7 +764,22 @@ async fn scripted(
         &format!("packet resolved on the hub and on alpha at {h_ack}; escrow 100 = vouchers 100 on beta"),
     );
 
-    // 5. DvP: alice delivers 50 bond on alpha against 500 cash from bob on beta.
+    Ok(())
+}
+
+/// 5. DvP: alice delivers 50 bond on alpha against 500 cash from bob on beta.
+#[allow(clippy::too_many_arguments)]
+async fn dvp(
+    hub: &Chain,
+    alpha: &Chain,
+    beta: &Chain,
+    log: &mut Log,
+    relayed: &mut mpsc::UnboundedReceiver<Relayed>,
+    [alice_a, bob_a, alice_b, bob_b]: [&SecretKey; 4],
+    bond: &Denom,
+    cash: &Denom,
+) -> Result<()> {
+    let (a, b) = (alpha.node(), beta.node());
     let t = Instant::now();
     let deadline = causeway_chain::node::now().plus(Duration::from_secs(60));
     let spec = AtomicSpec {
@@ -778,7 +865,19 @@ async fn scripted(
         ),
     );
 
-    // 6. A data record on alpha, proven on beta through the hub.
+    Ok(())
+}
+
+/// 6. A data record on alpha, proven on beta through the hub.
+async fn record(
+    alpha: &Chain,
+    beta: &Chain,
+    log: &mut Log,
+    requests: &mpsc::UnboundedSender<RecordRequest>,
+    relayed: &mut mpsc::UnboundedReceiver<Relayed>,
+    alice_a: &SecretKey,
+) -> Result<()> {
+    let (a, b) = (alpha.node(), beta.node());
     let t = Instant::now();
     let org = OrgId::new("acme").map_err(|e| anyhow!("{e}"))?;
     govern(
@@ -831,7 +930,12 @@ async fn scripted(
         &format!("org/acme/invoices/inv-7 written at alpha {h_rec}, attested by the hub, verified by beta by {h_ver}"),
     );
 
-    // Conservation across the alliance for the bond.
+    Ok(())
+}
+
+/// Conservation across the alliance for the bond.
+fn conserved(alpha: &Chain, beta: &Chain, log: &mut Log, bond: &Denom, voucher: &Denom) -> Result<()> {
+    let (a, b) = (alpha.node(), beta.node());
     let supply = assets::meta(&a.app().store().latest_view(), &bond)?.map_or(0, |m| m.supply.0);
     let vouchers = assets::meta(&b.app().store().latest_view(), &voucher)?.map_or(0, |m| m.supply.0);
     let escrow = xchain::escrowed(&a.app().store().latest_view(), beta.id(), &bond)?;

@@ -7,6 +7,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod alliance;
 mod bench_ledger;
 mod bench_light_client;
 mod bench_state;
@@ -32,9 +33,18 @@ enum Command {
     Sim(sim::Args),
     /// A whole alliance in one process: hub and two members (4 validators each), a relayer, and a demo.
     Devnet(devnet::Args),
-    /// Ledger lineage scenarios: split, merge, public spin-off (ends with one JSON line with --json).
+    /// Scripted scenarios (each ends with one JSON line with --json): the alliance's building blocks
+    /// (transfer, dvp, record) and ledger lineage (split, merge, public-spinoff).
     #[command(subcommand)]
-    Scenario(lineage::Scenario),
+    Scenario(ScenarioCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ScenarioCommand {
+    #[command(flatten)]
+    Alliance(alliance::Scenario),
+    #[command(flatten)]
+    Lineage(lineage::Scenario),
 }
 
 #[derive(Subcommand, Debug)]
@@ -58,6 +68,7 @@ fn main() -> Result<()> {
         Command::Bench(BenchCommand::Xchain(args)) => bench_xchain::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Devnet(args) => devnet::run(args),
-        Command::Scenario(s) => lineage::run(s),
+        Command::Scenario(ScenarioCommand::Alliance(s)) => alliance::run(s),
+        Command::Scenario(ScenarioCommand::Lineage(s)) => lineage::run(s),
     }
 }

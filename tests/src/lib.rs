@@ -3,8 +3,10 @@
 //! **Owns**: end-to-end tests. [`alliance`]: a hub and member chains as in-process [`TestChain`]s (real blocks,
 //! certificates, headers and state proofs; no network), with the relaying steps a relayer performs built from those
 //! headers and proofs, for protocol tests and the seeded multi-chain simulation (`tests/hub_*.rs`). And tests that
-//! run Causeway's real binaries as containers on private Docker networks (`tests/containers.rs`): crashes, restarts
-//! and partitions of validators, checked through the gateways.
+//! run Causeway's real binaries as containers on one private Docker network (`tests/containers.rs`, with the
+//! image and `docker` plumbing in [`docker`]): a whole alliance — hub validators, members, relayers and a
+//! Byzantine relayer (`src/bin/causeway-byzantine-relayer.rs`) — through crashes, partitions, pauses and forgeries,
+//! checked through the gateways.
 //!
 //! **Must never**: be used by production code; take shortcuts a real relayer could not (every message is built
 //! only from what a chain's store and blocks show: headers, certificates, validator sets, proofs, events); pull an
@@ -16,3 +18,4 @@
 pub use causeway_chain::testkit::TestChain;
 
 pub mod alliance;
+pub mod docker;

@@ -23,6 +23,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub enum LedgerCommand {
     /// Write a node's state at a height as a snapshot file (the node must be stopped).
     Snapshot {
+        /// The node whose store is read.
         #[command(flatten)]
         node: NodeArgs,
         /// The height.
@@ -34,6 +35,7 @@ pub enum LedgerCommand {
     },
     /// Write the evidence of a split or merge-out record committed at a height (the node must be stopped).
     Evidence {
+        /// The node whose store is read.
         #[command(flatten)]
         node: NodeArgs,
         /// The record's height (the split height or the final height).
@@ -49,15 +51,19 @@ pub enum LedgerCommand {
     /// Build a child chain's genesis and carried state from the parent's snapshot at H-1 and the split record's
     /// evidence.
     Split {
+        /// The parent and its split record.
         #[command(flatten)]
         parent: SplitArgs,
+        /// Where the new chain's files go.
         #[command(flatten)]
         out: OutArgs,
     },
     /// Build a merged chain's genesis and carried state from both parents' snapshots and merge-out evidence.
     Merge {
+        /// The two chains merging and their records.
         #[command(flatten)]
         parents: MergeArgs,
+        /// Where the new chain's files go.
         #[command(flatten)]
         out: OutArgs,
     },
@@ -80,15 +86,19 @@ pub enum LedgerCommand {
 pub enum VerifyCommand {
     /// Verify a split.
     Split {
+        /// The parent and its split record.
         #[command(flatten)]
         parent: SplitArgs,
+        /// The child chain's files.
         #[command(flatten)]
         child: NewChainArgs,
     },
     /// Verify a merge.
     Merge {
+        /// The two chains merging and their records.
         #[command(flatten)]
         parents: MergeArgs,
+        /// The merged chain's files.
         #[command(flatten)]
         merged: NewChainArgs,
     },

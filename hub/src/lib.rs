@@ -22,6 +22,13 @@
 //!    [`HubMsg::TimeoutPacket`] proves its absence at a destination height past the deadline; either way the hub
 //!    deletes the forward commitment and records the [`Outcome`] under [`hub_keys::outcome`] for the source.
 //!
+//! ## Lineage
+//! [`HubMsg::RegisterSplitChild`] proves a member's split record with that member's client and creates the child's
+//! client from a child header signed by the validators the record names (the parent's governance chose them); the
+//! hub remembers where the child comes from ([`lineage`]). The child is then a member like any other. Not yet: moving
+//! the parent's routes for the departed namespaces (packets are addressed by chain), and merges (registering the
+//! merged chain and retiring both parents' clients once their packets in flight are drained).
+//!
 //! ## Data verification
 //! [`HubMsg::AttestRecord`] proves a member's data record at a height with that member's client and stores an
 //! attestation under [`hub_keys::attestation`]; any member verifies it against its hub client
@@ -37,6 +44,7 @@
 use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use causeway_chain::exec::lineage::{split_record_key, SplitRecord, LINEAGE};
 use causeway_chain::exec::{get_typed, put_typed, Event, Extension, Fail, TxContext};
 use causeway_chain::message::{Bytes, GovAction, Message};
 use causeway_chain::state::{StateRead, StateWrite};
@@ -45,9 +53,10 @@ use causeway_chain::xchain::types::{
     HUB_NAMESPACE,
 };
 use causeway_chain::xchain::{client, Error, Result};
+use causeway_light_client::commit::verify_commit;
 use causeway_light_client::{
-    Canonical, ChainId, Hash, Header, HeaderUpdate, Misbehaviour, Namespace, NativeClient, NativeError,
-    StatePath, StateProof, TrustOptions, ValidatorSet,
+    Canonical, ChainId, CommitCertificate, Hash, Header, HeaderUpdate, Misbehaviour, Namespace, NativeClient,
+    NativeError, StatePath, StateProof, TrustOptions, ValidatorSet,
 };
 
 pub use causeway_chain::xchain::types;
@@ -130,6 +139,23 @@ pub enum HubMsg {
         /// The atomic transaction.
         spec: AtomicSpec,
     },
+    /// Register the child of a split its parent committed (anyone; a relayer): the parent's split record is proven
+    /// with the parent's client, and the child's client is created from a child header signed by more than 2/3
+    /// of the validators that record names — no governance vote, the parent's governance already chose them.
+    RegisterSplitChild {
+        /// The parent member.
+        parent: ChainId,
+        /// Parent height of the proof (at or after the split height).
+        proof_height: u64,
+        /// The split record as the parent committed it.
+        record: Box<SplitRecord>,
+        /// Proof of the record under the parent's `sys/lineage` split key.
+        proof: StateProof,
+        /// A header of the child, signed by the record's validators and naming them as the next set too.
+        header: Box<Header>,
+        /// Its commit certificate.
+        commit: CommitCertificate,
+    },
 }
 
 impl Canonical for HubMsg {
@@ -201,6 +227,22 @@ pub struct PacketRecord {
 pub struct AtomicRecord {
     /// One flag per leg.
     pub prepared: Vec<bool>,
+}
+
+/// Where a member registered as a successor comes from (under [`hub_keys::lineage`]).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Lineage {
+    /// The parent chain.
+    pub parent: ChainId,
+    /// The parent's split height.
+    pub split_height: u64,
+    /// The split record's hash (as the parent committed it, with the parent's hash function).
+    pub record: Hash,
+}
+
+/// The hub's record of where member `chain` comes from, if it was registered as a split child.
+pub fn lineage(state: &(impl StateRead + ?Sized), chain: &ChainId) -> Result<Option<Lineage>> {
+    Ok(get_typed(state, &ns(), &hub_keys::lineage(chain))?)
 }
 
 /// The hub module. Add it to the hub chain's extensions.
@@ -381,6 +423,14 @@ pub fn handle(state: &mut dyn StateWrite, ctx: &TxContext<'_>, msg: HubMsg) -> R
                 ],
             )])
         }
+        HubMsg::RegisterSplitChild {
+            parent,
+            proof_height,
+            record,
+            proof,
+            header,
+            commit,
+        } => register_split_child(state, ctx, &parent, proof_height, &record, &proof, &header, &commit),
         HubMsg::AbortExpired { spec } => {
             spec.validate()?;
             let id = spec.id();
@@ -393,6 +443,79 @@ pub fn handle(state: &mut dyn StateWrite, ctx: &TxContext<'_>, msg: HubMsg) -> R
             decide(state, &id, Decision::Abort)
         }
     }
+}
+
+/// [`HubMsg::RegisterSplitChild`]: every check before any write.
+#[allow(clippy::too_many_arguments)]
+fn register_split_child(
+    state: &mut dyn StateWrite,
+    ctx: &TxContext<'_>,
+    parent: &ChainId,
+    proof_height: u64,
+    record: &SplitRecord,
+    proof: &StateProof,
+    header: &Header,
+    commit: &CommitCertificate,
+) -> Result<Vec<Event>> {
+    record.validate()?;
+    let child = &record.child;
+    if record.parent != *parent {
+        return Err(Error::Lineage(format!("the record is {}'s split, not {parent}'s", record.parent)));
+    }
+    if *child == ctx.block.chain_id || child == parent {
+        return Err(Error::Lineage(format!("{child} cannot be registered as a child of {parent}")));
+    }
+    if load_client(state, child)?.is_some() {
+        return Err(Error::ClientExists(child.clone()));
+    }
+    if proof_height < record.height {
+        return Err(Error::Lineage(format!(
+            "the record is committed at height {}; a proof at {proof_height} cannot show it",
+            record.height
+        )));
+    }
+    // The record, proven against a header of the parent its client trusts.
+    let parent_client = member_client(state, parent)?;
+    let path = StatePath::new(namespace(LINEAGE), split_record_key(record.height)).encode();
+    let committed = record.encode();
+    client::verify_membership(&parent_client, proof_height, &path, &committed, proof)?;
+
+    // The child's first trusted header: decided by the validators the record names.
+    let alg = parent_client.options().hash_alg;
+    let set = ValidatorSet::new(record.validators.clone())
+        .map_err(|e| Error::Lineage(format!("the record's validators: {e}")))?;
+    if header.chain_id != *child {
+        return Err(Error::Lineage(format!("the header is of {}, not of {child}", header.chain_id)));
+    }
+    if header.validators_hash != set.hash(alg) {
+        return Err(Error::Lineage("the header's validators are not the ones the record names".into()));
+    }
+    if commit.height != header.height || commit.block_id != header.hash(alg) {
+        return Err(Error::Lineage("the certificate decides another block than the header".into()));
+    }
+    verify_commit(child.as_str(), &set, commit)
+        .map_err(|e| Error::Lineage(format!("the child's certificate: {e}")))?;
+    let options = TrustOptions {
+        chain_id: child.clone(),
+        ..parent_client.options().clone()
+    };
+    let c = client::create(options, header, &set, ctx.block.time)?;
+    client::store(state, &ns(), &hub_keys::client(child), &c)?;
+    let entry = Lineage {
+        parent: parent.clone(),
+        split_height: record.height,
+        record: alg.hash(&committed),
+    };
+    put_typed(state, &ns(), &hub_keys::lineage(child), &entry)?;
+    Ok(vec![Event::new(
+        "hub.split_child_registered",
+        &[
+            ("child", child.to_string()),
+            ("parent", parent.to_string()),
+            ("split_height", record.height.to_string()),
+            ("trusted_height", header.height.to_string()),
+        ],
+    )])
 }
 
 fn update_client(

@@ -705,7 +705,7 @@ async fn transfer(
         timeout_height: 0,
         timeout_time,
     };
-    let (h_send, r) = submit_and_wait(a, &alice_a, vec![send.into_message()]).await?;
+    let (h_send, r) = submit_and_wait(a, alice_a, vec![send.into_message()]).await?;
     ok(&r, "send transfer")?;
     let packet = r
         .events
@@ -714,8 +714,8 @@ async fn transfer(
         .and_then(|e| e.attribute("packet"))
         .ok_or_else(|| anyhow!("no xchain.send event"))?;
     let packet = causeway_chain::xchain::types::Packet::decode(&hex::decode(packet)?)?;
-    let escrowed = xchain::escrowed(&a.app().store().latest_view(), beta.id(), &bond)?;
-    let held = balance(a, &bond, &escrow_address())?;
+    let escrowed = xchain::escrowed(&a.app().store().latest_view(), beta.id(), bond)?;
+    let held = balance(a, bond, &escrow_address())?;
     if escrowed != 100 || held != 100 {
         bail!("after sending, escrow counter {escrowed} and escrow account {held}, expected 100");
     }
@@ -730,7 +730,7 @@ async fn transfer(
     let t = Instant::now();
     let h_credit = wait_for("the voucher credited on beta", || {
         print_relayed(log, relayed);
-        Ok((balance(b, &voucher, &receiver)? == 100).then(|| beta.height()))
+        Ok((balance(b, voucher, &receiver)? == 100).then(|| beta.height()))
     })
     .await?;
     log.verified(
@@ -754,7 +754,7 @@ async fn transfer(
         Ok((resolved && hub_resolved).then(|| alpha.height()))
     })
     .await?;
-    let still = xchain::escrowed(&a.app().store().latest_view(), beta.id(), &bond)?;
+    let still = xchain::escrowed(&a.app().store().latest_view(), beta.id(), bond)?;
     if still != 100 {
         bail!("after the success ack, alpha's escrow for beta is {still}, expected 100");
     }
@@ -811,8 +811,8 @@ async fn dvp(
         .into_message()
     };
     let (r0, r1) = tokio::join!(
-        submit_and_wait(a, &alice_a, vec![prep(0)]),
-        submit_and_wait(b, &bob_b, vec![prep(1)])
+        submit_and_wait(a, alice_a, vec![prep(0)]),
+        submit_and_wait(b, bob_b, vec![prep(1)])
     );
     let ((h0, r0), (h1, r1)) = (r0?, r1?);
     ok(&r0, "prepare leg 0 on alpha")?;
@@ -851,8 +851,8 @@ async fn dvp(
         )
     })
     .await?;
-    let bob_bond = balance(a, &bond, &bob_a.public_key().address())?;
-    let alice_cash = balance(b, &cash, &alice_b.public_key().address())?;
+    let bob_bond = balance(a, bond, &bob_a.public_key().address())?;
+    let alice_cash = balance(b, cash, &alice_b.public_key().address())?;
     if (bob_bond, alice_cash) != (50, 500) {
         bail!("after the DvP, bob holds {bob_bond} bond and alice {alice_cash} cash (expected 50 and 500)");
     }
@@ -894,7 +894,7 @@ async fn record(
         key: "inv-7".into(),
         value: Bytes(b"{\"eur\":120}".to_vec()),
     };
-    let (h_rec, r) = submit_and_wait(a, &alice_a, vec![put]).await?;
+    let (h_rec, r) = submit_and_wait(a, alice_a, vec![put]).await?;
     ok(&r, "put record")?;
     let stored = a
         .app()
@@ -936,9 +936,9 @@ async fn record(
 /// Conservation across the alliance for the bond.
 fn conserved(alpha: &Chain, beta: &Chain, log: &mut Log, bond: &Denom, voucher: &Denom) -> Result<()> {
     let (a, b) = (alpha.node(), beta.node());
-    let supply = assets::meta(&a.app().store().latest_view(), &bond)?.map_or(0, |m| m.supply.0);
-    let vouchers = assets::meta(&b.app().store().latest_view(), &voucher)?.map_or(0, |m| m.supply.0);
-    let escrow = xchain::escrowed(&a.app().store().latest_view(), beta.id(), &bond)?;
+    let supply = assets::meta(&a.app().store().latest_view(), bond)?.map_or(0, |m| m.supply.0);
+    let vouchers = assets::meta(&b.app().store().latest_view(), voucher)?.map_or(0, |m| m.supply.0);
+    let escrow = xchain::escrowed(&a.app().store().latest_view(), beta.id(), bond)?;
     if supply != 1_000 || escrow != vouchers {
         bail!("bond: supply {supply} (expected 1000), escrowed {escrow} vs vouchers {vouchers} on beta");
     }

@@ -323,7 +323,7 @@ pub struct Alliance {
 }
 
 /// The governance messages of `keys[0]` proposing `actions` and of `keys[1..3]` approving them (ids from `first`).
-fn pass(chain: &mut Chain, actions: Vec<causeway_chain::message::GovAction>, first: u64) {
+pub fn pass(chain: &mut Chain, actions: Vec<causeway_chain::message::GovAction>, first: u64) {
     let n = actions.len() as u64;
     let keys = chain.validators.clone();
     chain.submit(

@@ -138,6 +138,9 @@ pub enum Error {
     /// The decision on an atomic transaction was already taken or applied.
     #[error("atomic transaction {0} already decided")]
     AlreadyDecided(Hash),
+    /// A split or merge record, or the successor it names, failed the hub's checks.
+    #[error("lineage: {0}")]
+    Lineage(String),
     /// Only data records (in an organisation's namespace) are attested and verified across chains.
     #[error("not a data record: {0}")]
     NotARecord(String),

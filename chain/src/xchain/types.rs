@@ -405,6 +405,12 @@ pub mod hub_keys {
         k.extend_from_slice(&id.0);
         k
     }
+
+    /// Where member `chain` comes from, when it was registered as the successor of a split (a `Lineage` record of
+    /// the hub module).
+    pub fn lineage(chain: &ChainId) -> Vec<u8> {
+        with_chain(b'l', chain)
+    }
 }
 
 /// What the hub stores for an attested value: a commitment of the value's bytes.

@@ -380,10 +380,36 @@ async fn bench(args: Args) -> Result<()> {
     }
     println!("{}", serde_json::to_string(&report)?);
     drop(book);
+    if !args.json {
+        // Gateway requests by route over the three chains (the relayer's, the senders' and this program's).
+        let mut routes: BTreeMap<String, u64> = BTreeMap::new();
+        for c in [&hub, &a, &b] {
+            let text = gateway(c)?.metrics().await?;
+            for (route, n) in request_counts(&text) {
+                *routes.entry(route).or_default() += n;
+            }
+        }
+        for (route, n) in routes {
+            eprintln!("gateway requests {route}: {n}");
+        }
+    }
     for c in [hub, a, b] {
         c.shutdown().await;
     }
     Ok(())
+}
+
+/// `causeway_gateway_requests_total{route="…",status="…"} n` lines summed per route.
+fn request_counts(metrics: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for line in metrics.lines().filter(|l| l.starts_with("causeway_gateway_requests_total{")) {
+        let route = line.split("route=\"").nth(1).and_then(|r| r.split('"').next());
+        let n = line.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok());
+        if let (Some(route), Some(n)) = (route, n) {
+            *out.entry(route.to_string()).or_default() += n;
+        }
+    }
+    out
 }
 
 fn gateway(c: &Chain) -> Result<GatewayClient> {

@@ -242,6 +242,31 @@ async fn state_proofs_verify_against_the_header_root() {
         (cash().namespace(), b"nobody".to_vec(), false),
         (Namespace::new("org/nobody").unwrap(), b"k".to_vec(), false),
     ];
+    // The same keys in one batch request: same values, every proof against the header's root.
+    let keys: Vec<(Namespace, Vec<u8>)> = cases.iter().map(|(ns, k, _)| (ns.clone(), k.clone())).collect();
+    let many = net.client.proofs_verified(&keys, Some(h)).await.unwrap();
+    assert_eq!((many.height, many.state_root), (h, root));
+    assert_eq!(many.items.len(), cases.len());
+    for (item, (ns, key, present)) in many.items.iter().zip(&cases) {
+        assert_eq!(
+            (&item.namespace, &item.key.0, item.value.is_some()),
+            (ns, key, *present)
+        );
+        let value = item.value.as_ref().map(|v| v.0.as_slice());
+        verify(HashAlg::Sha256, &root, ns, key, value, &item.proof).unwrap();
+    }
+    // No keys, too many keys and an uncommitted height are refused with their codes.
+    let err = net.client.proofs_verified(&[], Some(h)).await.unwrap_err();
+    assert_eq!(err.code(), Some("bad_body"), "{err}");
+    let too_many = vec![keys[0].clone(); causeway_chain::gateway::types::MAX_PROOF_KEYS + 1];
+    let err = net.client.proofs_verified(&too_many, Some(h)).await.unwrap_err();
+    assert_eq!(err.code(), Some("bad_body"), "{err}");
+    let err = net
+        .client
+        .proofs_verified(&keys, Some(h + 100))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("height_not_found"), "{err}");
     for (ns, key, present) in cases {
         let view = net.client.state(&ns, &key, Some(h)).await.unwrap();
         assert_eq!(view.value.is_some(), present, "{ns} {key:?}");

@@ -7,9 +7,10 @@
 //! poll_ms = 1000                 # a pass at least this often, besides the block subscriptions
 //!
 //! [batch]
-//! max_messages = 256
+//! max_messages = 500            # per transaction (a full backlog fills them; a trickle goes at once)
 //! max_bytes = 786432
 //! commit_timeout_ms = 30000
+//! pipeline = 4                   # transactions waiting for commit at once per target chain
 //!
 //! [retry]
 //! min_delay_ms = 100
@@ -109,6 +110,8 @@ pub struct BatchConfig {
     pub max_bytes: usize,
     /// How long to wait for a transaction to commit.
     pub commit_timeout_ms: u64,
+    /// Transactions waiting for commit at once on one target chain.
+    pub pipeline: usize,
 }
 
 impl Default for BatchConfig {
@@ -118,6 +121,7 @@ impl Default for BatchConfig {
             max_messages: e.batch_max,
             max_bytes: e.batch_bytes,
             commit_timeout_ms: e.commit_timeout.as_millis() as u64,
+            pipeline: e.pipeline,
         }
     }
 }
@@ -198,7 +202,8 @@ impl RelayerConfig {
                 rebase(k);
             }
         }
-        cfg.check().map_err(|reason| ConfigError::Invalid { path: p, reason })?;
+        cfg.check()
+            .map_err(|reason| ConfigError::Invalid { path: p, reason })?;
         Ok(cfg)
     }
 
@@ -211,7 +216,10 @@ impl RelayerConfig {
                 return Err(format!("chain {} is listed twice", c.id));
             }
             if !(c.gateway.starts_with("http://") || c.gateway.starts_with("https://")) {
-                return Err(format!("chain {}: gateway {:?} is not an http(s):// URL", c.id, c.gateway));
+                return Err(format!(
+                    "chain {}: gateway {:?} is not an http(s):// URL",
+                    c.id, c.gateway
+                ));
             }
             if c.family != Family::Native {
                 return Err(format!(
@@ -236,6 +244,9 @@ impl RelayerConfig {
                 causeway_chain::tx::MAX_TX_BYTES * 7 / 8
             ));
         }
+        if self.batch.pipeline == 0 || self.batch.pipeline > 64 {
+            return Err("batch.pipeline must be 1..=64".into());
+        }
         if self.batch.commit_timeout_ms == 0 || self.poll_ms == 0 {
             return Err("batch.commit_timeout_ms and poll_ms must be positive".into());
         }
@@ -251,6 +262,7 @@ impl RelayerConfig {
             batch_max: self.batch.max_messages,
             batch_bytes: self.batch.max_bytes,
             commit_timeout: Duration::from_millis(self.batch.commit_timeout_ms),
+            pipeline: self.batch.pipeline,
             ..EngineConfig::default()
         }
     }
@@ -298,12 +310,22 @@ gateway = "http://127.0.0.1:2"
     fn bad_files_are_clear_errors() {
         for (text, needle) in [
             ("key = ", "relayer.toml"),
-            (&GOOD.replace("http://127.0.0.1:2", "ftp://x") as &str, "not an http"),
+            (
+                &GOOD.replace("http://127.0.0.1:2", "ftp://x") as &str,
+                "not an http",
+            ),
             (&GOOD.replace("\"alpha\"", "\"hub\""), "listed twice"),
-            (&GOOD.replace("[[members]]", "[[members]]\nfamily = \"besu\""), "not supported"),
+            (
+                &GOOD.replace("[[members]]", "[[members]]\nfamily = \"besu\""),
+                "not supported",
+            ),
             (&format!("{GOOD}\n[batch]\nmax_messages = 0\n"), "max_messages"),
+            (&format!("{GOOD}\n[batch]\npipeline = 0\n"), "pipeline"),
             (&format!("{GOOD}\nsurprise = 1\n"), "unknown field"),
-            ("key = \"k\"\n[hub]\nid = \"hub\"\ngateway = \"http://a:1\"\n", "no [[members]]"),
+            (
+                "key = \"k\"\n[hub]\nid = \"hub\"\ngateway = \"http://a:1\"\n",
+                "no [[members]]",
+            ),
         ] {
             let e = load(text).unwrap_err().to_string();
             assert!(e.contains(needle), "{e} should mention {needle}");

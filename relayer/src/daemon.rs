@@ -65,10 +65,13 @@ impl Health {
         }
     }
 
-    /// A pass failed (a chain unreachable after retries, say).
-    pub fn cycle_failed(&self, e: &RelayError) {
+    /// A pass could not read a chain (unreachable after retries, say); what it relayed still counts.
+    pub fn cycle_failed(&self, r: &CycleReport, e: &RelayError) {
         if let Ok(mut s) = self.inner.lock() {
             s.last_error = Some(e.to_string());
+            s.backlog = r.due.saturating_sub(r.relayed);
+            s.relayed += r.relayed as u64;
+            s.failed += r.failed as u64;
         }
     }
 
@@ -235,7 +238,8 @@ pub async fn status(cfg: RelayerConfig) -> Result<serde_json::Value, RelayError>
     let hub = handle(&cfg.hub, &cfg)?;
     let mut chains = vec![];
     for (id, tip) in engine.tips() {
-        chains.push(serde_json::json!({"chain": id.to_string(), "height": tip.height, "time_ns": tip.time.0}));
+        chains
+            .push(serde_json::json!({"chain": id.to_string(), "height": tip.height, "time_ns": tip.time.0}));
     }
     let mut clients = vec![];
     for m in &cfg.members {
@@ -246,7 +250,9 @@ pub async fn status(cfg: RelayerConfig) -> Result<serde_json::Value, RelayError>
                 &causeway_chain::xchain::types::hub_keys::client(&of),
             )
             .await?
-            .and_then(|raw| <causeway_light_client::NativeClient as causeway_light_client::Canonical>::decode(&raw).ok());
+            .and_then(|raw| {
+                <causeway_light_client::NativeClient as causeway_light_client::Canonical>::decode(&raw).ok()
+            });
         clients.push(serde_json::json!({
             "host": hub.id().to_string(),
             "client_of": of.to_string(),

@@ -45,6 +45,8 @@ pub struct RelayerMetrics {
     pub height: Family<ChainLabel, Gauge>,
     /// Seconds between the host's latest block time and the client's latest trusted header time.
     pub client_age: Family<ClientLabel, Gauge>,
+    /// Conflicting headers found by the misbehaviour watch and submitted to the client's host.
+    pub evidence_submitted: Counter,
 }
 
 impl Default for RelayerMetrics {
@@ -67,17 +69,51 @@ impl RelayerMetrics {
             relay_latency: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
             height: Family::default(),
             client_age: Family::default(),
+            evidence_submitted: Counter::default(),
             registry: Registry::default(),
         };
-        registry.register("backlog", "Relaying steps due and not yet done", m.backlog.clone());
-        registry.register("packets_in_flight", "Packets not yet resolved on their source", m.packets_in_flight.clone());
-        registry.register("packets_resolved", "Packets seen resolved on their source", m.packets_resolved.clone());
+        registry.register(
+            "backlog",
+            "Relaying steps due and not yet done",
+            m.backlog.clone(),
+        );
+        registry.register(
+            "packets_in_flight",
+            "Packets not yet resolved on their source",
+            m.packets_in_flight.clone(),
+        );
+        registry.register(
+            "packets_resolved",
+            "Packets seen resolved on their source",
+            m.packets_resolved.clone(),
+        );
         registry.register("submitted", "Relay transactions committed", m.submitted.clone());
-        registry.register("messages", "Messages in committed relay transactions", m.messages.clone());
+        registry.register(
+            "messages",
+            "Messages in committed relay transactions",
+            m.messages.clone(),
+        );
         registry.register("failed", "Relay transactions refused or failed", m.failed.clone());
-        registry.register("relay_latency_seconds", "Step found due to committed", m.relay_latency.clone());
-        registry.register("chain_height", "Latest height learned per chain", m.height.clone());
-        registry.register("client_age_seconds", "Host time minus the client's latest trusted time", m.client_age.clone());
+        registry.register(
+            "relay_latency_seconds",
+            "Step found due to committed",
+            m.relay_latency.clone(),
+        );
+        registry.register(
+            "chain_height",
+            "Latest height learned per chain",
+            m.height.clone(),
+        );
+        registry.register(
+            "client_age_seconds",
+            "Host time minus the client's latest trusted time",
+            m.client_age.clone(),
+        );
+        registry.register(
+            "evidence_submitted",
+            "Conflicting headers found by the misbehaviour watch and submitted to the client's host",
+            m.evidence_submitted.clone(),
+        );
         RelayerMetrics { registry, ..m }
     }
 

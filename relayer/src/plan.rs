@@ -67,12 +67,85 @@ pub enum Job {
     Verify(RecordRequest, Bytes),
 }
 
+/// What a [`Job`] does, without its data: with the job's subject, a key the engine tracks jobs by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Step {
+    /// [`Job::HubRecv`].
+    HubRecv,
+    /// [`Job::MemberRecv`].
+    MemberRecv,
+    /// [`Job::HubAck`].
+    HubAck,
+    /// [`Job::HubTimeout`].
+    HubTimeout,
+    /// [`Job::Resolve`].
+    Resolve,
+    /// [`Job::ProvePrepare`].
+    ProvePrepare,
+    /// [`Job::AbortExpired`].
+    AbortExpired,
+    /// [`Job::ApplyDecision`].
+    ApplyDecision,
+    /// [`Job::Attest`].
+    Attest,
+    /// [`Job::Verify`].
+    Verify,
+}
+
+/// What a job is about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    /// A packet, by source and sequence.
+    Packet(ChainId, u64),
+    /// A deal's leg (the deal's id; leg 0 for deal-wide steps).
+    Deal(Hash, u32),
+    /// A record request: chain, height, namespace, key, verifier.
+    Record(ChainId, u64, String, String, ChainId),
+}
+
+/// A job's identity: two jobs with equal keys are the same step of the same packet, deal or record (what the
+/// engine keeps in flight and times, instead of comparing whole jobs).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobKey {
+    /// The step.
+    pub step: Step,
+    /// Its subject.
+    pub subject: Subject,
+}
+
 /// Eight hex digits of a hash.
 pub fn short(h: &Hash) -> String {
     h.to_hex().chars().take(8).collect()
 }
 
 impl Job {
+    /// The job's identity.
+    pub fn key(&self) -> JobKey {
+        let packet = |p: &Packet| Subject::Packet(p.source.clone(), p.sequence);
+        let record = |r: &RecordRequest| {
+            Subject::Record(
+                r.chain.clone(),
+                r.height,
+                r.namespace.to_string(),
+                r.key.clone(),
+                r.verifier.clone(),
+            )
+        };
+        let (step, subject) = match self {
+            Job::HubRecv(p) => (Step::HubRecv, packet(p)),
+            Job::MemberRecv(p) => (Step::MemberRecv, packet(p)),
+            Job::HubAck(p, _) => (Step::HubAck, packet(p)),
+            Job::HubTimeout(p) => (Step::HubTimeout, packet(p)),
+            Job::Resolve(p, _) => (Step::Resolve, packet(p)),
+            Job::ProvePrepare(s, i) => (Step::ProvePrepare, Subject::Deal(s.id(), *i)),
+            Job::AbortExpired(s) => (Step::AbortExpired, Subject::Deal(s.id(), 0)),
+            Job::ApplyDecision(s, i, _) => (Step::ApplyDecision, Subject::Deal(s.id(), *i)),
+            Job::Attest(r) => (Step::Attest, record(r)),
+            Job::Verify(r, _) => (Step::Verify, record(r)),
+        };
+        JobKey { step, subject }
+    }
+
     /// The chain the job's transaction goes to.
     pub fn target<'a>(&'a self, hub: &'a ChainId) -> &'a ChainId {
         match self {
@@ -108,11 +181,19 @@ impl Job {
             Job::MemberRecv(p) => format!("packet {}#{} proven to {}", p.source, p.sequence, p.destination),
             Job::HubAck(p, ack) => format!("ack {ack:?} of {}#{} proven to the hub", p.source, p.sequence),
             Job::HubTimeout(p) => format!("timeout of {}#{} proven to the hub", p.source, p.sequence),
-            Job::Resolve(p, o) => format!("outcome {o:?} of {}#{} proven to {}", p.source, p.sequence, p.source),
-            Job::ProvePrepare(s, i) => format!("prepare of leg {i} of deal {} proven to the hub", short(&s.id())),
+            Job::Resolve(p, o) => format!(
+                "outcome {o:?} of {}#{} proven to {}",
+                p.source, p.sequence, p.source
+            ),
+            Job::ProvePrepare(s, i) => {
+                format!("prepare of leg {i} of deal {} proven to the hub", short(&s.id()))
+            }
             Job::AbortExpired(s) => format!("expired deal {} aborted on the hub", short(&s.id())),
             Job::ApplyDecision(s, i, d) => {
-                format!("decision {d:?} of deal {} proven to leg {i}'s chain", short(&s.id()))
+                format!(
+                    "decision {d:?} of deal {} proven to leg {i}'s chain",
+                    short(&s.id())
+                )
             }
             Job::Attest(r) => format!(
                 "record {}/{} of {} at {} attested by the hub",
@@ -170,7 +251,10 @@ struct Done {
 impl Default for Done {
     fn default() -> Self {
         // Sequences start at 1.
-        Done { below: 1, above: BTreeSet::new() }
+        Done {
+            below: 1,
+            above: BTreeSet::new(),
+        }
     }
 }
 
@@ -407,7 +491,9 @@ impl Knowledge {
             }
             match (&t.outcome, &t.ack, t.at_hub) {
                 (Some(o), _, _) => jobs.push(Job::Resolve(p.clone(), o.clone())),
-                (None, Some(ack), true) if serves(&p.destination) => jobs.push(Job::HubAck(p.clone(), ack.clone())),
+                (None, Some(ack), true) if serves(&p.destination) => {
+                    jobs.push(Job::HubAck(p.clone(), ack.clone()))
+                }
                 (None, None, true) if serves(&p.destination) => {
                     let tip = tips.get(&p.destination).copied().unwrap_or_default();
                     if p.expired_at(tip.height, tip.time) {

@@ -41,9 +41,12 @@ pub struct Args {
     /// Transfers per submitted transaction.
     #[arg(long, default_value_t = 25)]
     pub per_tx: usize,
-    /// Messages per relayer transaction.
-    #[arg(long, default_value_t = 256)]
+    /// Messages per relayer transaction, at most.
+    #[arg(long, default_value_t = 500)]
     pub relay_batch: usize,
+    /// Relayer transactions waiting for commit at once per target chain.
+    #[arg(long, default_value_t = 4)]
+    pub pipeline: usize,
     /// Least time between blocks (ms).
     #[arg(long, default_value_t = 200)]
     pub block_interval_ms: u64,
@@ -71,8 +74,20 @@ struct Report {
 
 /// Run the benchmark.
 pub fn run(args: Args) -> Result<()> {
-    if args.duration == 0 || args.rate == 0 || args.senders == 0 || args.per_tx == 0 || args.relay_batch == 0 {
-        bail!("--duration, --rate, --senders, --per-tx and --relay-batch must be positive");
+    if args.duration == 0
+        || args.rate == 0
+        || args.senders == 0
+        || args.per_tx == 0
+        || args.relay_batch == 0
+        || args.pipeline == 0
+    {
+        bail!("--duration, --rate, --senders, --per-tx, --relay-batch and --pipeline must be positive");
+    }
+    if args.relay_batch > causeway_chain::tx::MAX_MESSAGES - 8 {
+        bail!(
+            "--relay-batch is at most {}",
+            causeway_chain::tx::MAX_MESSAGES - 8
+        );
     }
     if args.per_tx > causeway_chain::tx::MAX_MESSAGES {
         bail!("--per-tx is at most {}", causeway_chain::tx::MAX_MESSAGES);
@@ -106,11 +121,36 @@ fn say(args: &Args, s: &str) {
 async fn bench(args: Args) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let interval = Duration::from_millis(args.block_interval_ms);
-    let hub = start_chain("hub", 0, Suite::Ed25519, HashAlg::Sha256, Hub::extension(), dir.path(), interval).await?;
-    let a = start_chain("alpha", 1, Suite::Ed25519, HashAlg::Sha256, Endpoint::extension(), dir.path(), interval)
-        .await?;
-    let b = start_chain("beta", 2, Suite::Ed25519, HashAlg::Sha256, Endpoint::extension(), dir.path(), interval)
-        .await?;
+    let hub = start_chain(
+        "hub",
+        0,
+        Suite::Ed25519,
+        HashAlg::Sha256,
+        Hub::extension(),
+        dir.path(),
+        interval,
+    )
+    .await?;
+    let a = start_chain(
+        "alpha",
+        1,
+        Suite::Ed25519,
+        HashAlg::Sha256,
+        Endpoint::extension(),
+        dir.path(),
+        interval,
+    )
+    .await?;
+    let b = start_chain(
+        "beta",
+        2,
+        Suite::Ed25519,
+        HashAlg::Sha256,
+        Endpoint::extension(),
+        dir.path(),
+        interval,
+    )
+    .await?;
     let t0 = Instant::now();
     while [&hub, &a, &b].iter().any(|c| c.height() < 2) {
         if t0.elapsed() > Duration::from_secs(60) {
@@ -120,7 +160,10 @@ async fn bench(args: Args) -> Result<()> {
     }
     admit_members(&hub, &[&a, &b]).await?;
     create_hub_clients(&hub, &[&a, &b]).await?;
-    say(&args, "alliance up: hub, alpha, beta (4 validators each); members admitted");
+    say(
+        &args,
+        "alliance up: hub, alpha, beta (4 validators each); members admitted",
+    );
 
     // Funds: one issue transaction gives every sender its gold.
     let senders: Vec<SecretKey> = (0..args.senders)
@@ -145,6 +188,7 @@ async fn bench(args: Args) -> Result<()> {
         user(Suite::Ed25519, 250)?,
         EngineConfig {
             batch_max: args.relay_batch,
+            pipeline: args.pipeline,
             ..EngineConfig::default()
         },
     )?;
@@ -173,7 +217,9 @@ async fn bench(args: Args) -> Result<()> {
         while let Ok(c) = a_blocks.recv().await {
             let Ok(mut book) = book_a.lock() else { return };
             for r in c.results.txs.iter().filter(|r| r.is_ok()) {
-                let Some(at) = book.pending.remove(&r.hash) else { continue };
+                let Some(at) = book.pending.remove(&r.hash) else {
+                    continue;
+                };
                 for e in r.events.iter().filter(|e| e.kind == "xchain.send") {
                     if let Some(seq) = e.attribute("sequence").and_then(|s| s.parse().ok()) {
                         book.submitted.insert(seq, at);
@@ -204,7 +250,10 @@ async fn bench(args: Args) -> Result<()> {
     });
 
     // The load: every sender submits `per_tx` transfers per transaction, paced to the offered rate.
-    say(&args, &format!("offering {} packets/s for {} s", args.rate, args.duration));
+    say(
+        &args,
+        &format!("offering {} packets/s for {} s", args.rate, args.duration),
+    );
     let receiver = user(Suite::Ed25519, 200)?.public_key().address();
     let tx_interval = Duration::from_secs_f64(args.per_tx as f64 * args.senders as f64 / args.rate as f64);
     let load_start = Instant::now();
@@ -220,7 +269,8 @@ async fn bench(args: Args) -> Result<()> {
             amount: Amount(1),
             receiver,
             timeout_height: 0,
-            timeout_time: causeway_chain::node::now().plus(Duration::from_secs(args.duration + args.drain + 600)),
+            timeout_time: causeway_chain::node::now()
+                .plus(Duration::from_secs(args.duration + args.drain + 600)),
         }
         .into_message();
         let per_tx = args.per_tx;
@@ -284,7 +334,11 @@ async fn bench(args: Args) -> Result<()> {
     let mut lat: Vec<f64> = book
         .submitted
         .iter()
-        .filter_map(|(s, t)| book.credited.get(s).map(|c| c.duration_since(*t).as_secs_f64() * 1e3))
+        .filter_map(|(s, t)| {
+            book.credited
+                .get(s)
+                .map(|c| c.duration_since(*t).as_secs_f64() * 1e3)
+        })
         .collect();
     lat.sort_by(|x, y| x.total_cmp(y));
     let delivered = lat.len() as u64;
@@ -326,10 +380,36 @@ async fn bench(args: Args) -> Result<()> {
     }
     println!("{}", serde_json::to_string(&report)?);
     drop(book);
+    if !args.json {
+        // Gateway requests by route over the three chains (the relayer's, the senders' and this program's).
+        let mut routes: BTreeMap<String, u64> = BTreeMap::new();
+        for c in [&hub, &a, &b] {
+            let text = gateway(c)?.metrics().await?;
+            for (route, n) in request_counts(&text) {
+                *routes.entry(route).or_default() += n;
+            }
+        }
+        for (route, n) in routes {
+            eprintln!("gateway requests {route}: {n}");
+        }
+    }
     for c in [hub, a, b] {
         c.shutdown().await;
     }
     Ok(())
+}
+
+/// `causeway_gateway_requests_total{route="…",status="…"} n` lines summed per route.
+fn request_counts(metrics: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for line in metrics.lines().filter(|l| l.starts_with("causeway_gateway_requests_total{")) {
+        let route = line.split("route=\"").nth(1).and_then(|r| r.split('"').next());
+        let n = line.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok());
+        if let (Some(route), Some(n)) = (route, n) {
+            *out.entry(route.to_string()).or_default() += n;
+        }
+    }
+    out
 }
 
 fn gateway(c: &Chain) -> Result<GatewayClient> {
@@ -349,6 +429,10 @@ async fn submit_wait(gw: &GatewayClient, c: &Chain, key: &SecretKey, messages: V
     let v = gw.submit_and_wait(&tx, Duration::from_secs(30)).await?;
     match (v.height, v.result) {
         (Some(h), Some(r)) if r.is_ok() => Ok(h),
-        (_, r) => bail!("transaction refused on {}: {:?}", c.id(), r.and_then(|r| r.failure)),
+        (_, r) => bail!(
+            "transaction refused on {}: {:?}",
+            c.id(),
+            r.and_then(|r| r.failure)
+        ),
     }
 }

@@ -12,8 +12,10 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::types::{
     AccountView, BatchInput, BatchView, BlockView, CommitView, ErrorBody, EventsView, HeaderView, HealthView,
-    StateView, Status, SubmitView, TxInput, TxView, ValidatorsView, WsFrame, WsSubscribe,
+    ProofKey, ProofsInput, ProofsView, StateView, Status, SubmitView, TxInput, TxView, ValidatorsView,
+    WsFrame, WsSubscribe,
 };
+use crate::message::Bytes;
 use crate::tx::SignedTx;
 
 /// Why a call failed.
@@ -123,6 +125,19 @@ fn host_port(base: &str) -> Option<(String, u16)> {
         Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
         None => Some((authority.to_string(), default)),
     }
+}
+
+/// Check a state proof an answer carries against the root it names.
+fn check_proof(
+    alg: causeway_light_client::HashAlg,
+    root: &Hash,
+    namespace: &Namespace,
+    key: &Bytes,
+    value: Option<&Bytes>,
+    proof: &causeway_light_client::StateProof,
+) -> Result<(), ClientError> {
+    causeway_light_client::proof::verify(alg, root, namespace, &key.0, value.map(|v| v.0.as_slice()), proof)
+        .map_err(|e| ClientError::Decode(format!("state proof does not verify: {e}")))
 }
 
 /// The path segment of a namespace (`/` is a path separator, so it is percent-encoded).
@@ -366,21 +381,75 @@ impl GatewayClient {
         height: Option<u64>,
     ) -> Result<StateView, ClientError> {
         let view = self.state(namespace, key, height).await?;
-        causeway_light_client::proof::verify(
+        check_proof(
             view.hash_alg,
             &view.state_root,
             &view.namespace,
-            &view.key.0,
-            view.value.as_ref().map(|v| v.0.as_slice()),
+            &view.key,
+            view.value.as_ref(),
             &view.proof,
-        )
-        .map_err(|e| ClientError::Decode(format!("state proof does not verify: {e}")))?;
+        )?;
         if view
             .header
             .as_ref()
             .is_some_and(|h| h.state_root != view.state_root)
         {
             return Err(ClientError::Decode("state root differs from the header's".into()));
+        }
+        Ok(view)
+    }
+
+    /// `POST /v1/proofs`: the values (or absences) of `keys` with their proofs at `height` (default latest), every
+    /// proof checked against the state root the gateway names and that root against the header's (the caller still
+    /// has to trust that header: compare it with one its light client verified).
+    pub async fn proofs_verified(
+        &self,
+        keys: &[(Namespace, Vec<u8>)],
+        height: Option<u64>,
+    ) -> Result<ProofsView, ClientError> {
+        let body = ProofsInput {
+            height,
+            keys: keys
+                .iter()
+                .map(|(namespace, key)| ProofKey {
+                    namespace: namespace.clone(),
+                    key: Bytes(key.clone()),
+                })
+                .collect(),
+        };
+        let view: ProofsView = Self::decode(
+            self.request(reqwest::Method::POST, "/v1/proofs")
+                .json(&body)
+                .send()
+                .await?,
+        )
+        .await?;
+        if view.items.len() != keys.len() {
+            return Err(ClientError::Decode(format!(
+                "{} keys asked, {} proven",
+                keys.len(),
+                view.items.len()
+            )));
+        }
+        if view
+            .header
+            .as_ref()
+            .is_some_and(|h| h.state_root != view.state_root)
+        {
+            return Err(ClientError::Decode("state root differs from the header's".into()));
+        }
+        for (item, (namespace, key)) in view.items.iter().zip(keys) {
+            if item.namespace != *namespace || item.key.0 != *key {
+                return Err(ClientError::Decode("proofs answered out of order".into()));
+            }
+            check_proof(
+                view.hash_alg,
+                &view.state_root,
+                &item.namespace,
+                &item.key,
+                item.value.as_ref(),
+                &item.proof,
+            )?;
         }
         Ok(view)
     }

@@ -272,6 +272,7 @@ fn routes() -> Routes {
             get(routes::get_validators),
         )
         .add(Method::GET, "/v1/state/{namespace}/{key}", get(routes::get_state))
+        .add(Method::POST, "/v1/proofs", post(routes::post_proofs))
         .add(Method::GET, "/v1/accounts/{address}", get(routes::get_account))
         .add(Method::GET, "/v1/events", get(routes::get_events))
         .add(Method::GET, "/v1/status", get(routes::get_status))
@@ -339,6 +340,9 @@ fn check_token(ctx: &Ctx, request: &Request, route: Option<&str>) -> Result<(), 
     };
     let scope = match (request.method(), route) {
         (_, None | Some("/health")) => return Ok(()),
+        // A read with a body (many keys): the read scope, like the other reads.
+        (&Method::POST, Some("/v1/proofs")) if auth.public_read => return Ok(()),
+        (&Method::POST, Some("/v1/proofs")) => Scope::Read,
         (&Method::POST, _) => Scope::Submit,
         _ if auth.public_read => return Ok(()),
         _ => Scope::Read,

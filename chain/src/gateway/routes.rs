@@ -18,7 +18,8 @@ use tokio::sync::broadcast;
 use super::error::ApiError;
 use super::types::{
     AccountView, BatchInput, BatchItemView, BatchView, BlockView, CommitView, EventView, EventsView,
-    HeaderView, HealthView, StateView, SubmitStatus, SubmitView, TxInput, TxView, ValidatorsView,
+    HeaderView, HealthView, ProofsInput, ProofsView, ProvenItem, StateView, SubmitStatus, SubmitView,
+    TxInput, TxView, ValidatorsView, MAX_PROOF_KEYS,
 };
 use super::Ctx;
 use crate::app::{App, Committed};
@@ -520,6 +521,30 @@ pub(super) struct HeightQuery {
     height: Option<u64>,
 }
 
+/// The height asked (default latest), if committed.
+fn committed_height(app: &App, asked: Option<u64>) -> Result<u64, ApiError> {
+    let height = asked.unwrap_or_else(|| app.height());
+    if height > app.height() {
+        return Err(ApiError::not_found(
+            "height_not_found",
+            format!("height {height} is not committed (latest is {})", app.height()),
+        ));
+    }
+    Ok(height)
+}
+
+/// The state root of `height` and its header (none at height 0, the genesis state).
+fn root_and_header(
+    app: &App,
+    height: u64,
+) -> Result<(Hash, Option<causeway_light_client::Header>), ApiError> {
+    if height == 0 {
+        return Ok((app.store().root_at(0)?, None));
+    }
+    let block = app.block(height)?.ok_or_else(|| block_not_found(height, app))?;
+    Ok((block.header.state_root, Some(block.header)))
+}
+
 pub(super) async fn get_state(
     State(ctx): State<Ctx>,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -533,20 +558,9 @@ pub(super) async fn get_state(
     let key = hex::decode(key.trim_start_matches("0x"))
         .map_err(|e| ApiError::bad_request("bad_key", format!("key must be hex: {e}")))?;
     read(&ctx, move |app| {
-        let height = query.height.unwrap_or_else(|| app.height());
-        if height > app.height() {
-            return Err(ApiError::not_found(
-                "height_not_found",
-                format!("height {height} is not committed (latest is {})", app.height()),
-            ));
-        }
+        let height = committed_height(app, query.height)?;
         let (value, proof) = app.store().prove(height, &namespace, &key)?;
-        let (state_root, header) = if height == 0 {
-            (app.store().root_at(0)?, None)
-        } else {
-            let block = app.block(height)?.ok_or_else(|| block_not_found(height, app))?;
-            (block.header.state_root, Some(block.header))
-        };
+        let (state_root, header) = root_and_header(app, height)?;
         Ok(Json(StateView {
             height,
             namespace,
@@ -556,6 +570,51 @@ pub(super) async fn get_state(
             state_root,
             header,
             hash_alg: app.hash_alg(),
+        }))
+    })
+    .await
+}
+
+/// `POST /v1/proofs`: many keys proven at one height, the header read once (a relayer's batch).
+pub(super) async fn post_proofs(
+    State(ctx): State<Ctx>,
+    body: Result<Body, BytesRejection>,
+) -> Result<Json<ProofsView>, ApiError> {
+    let body = body.map_err(body_error)?;
+    let input: ProofsInput = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "bad_body",
+            format!("expected {{\"height\": …, \"keys\": [{{\"namespace\": …, \"key\": hex}}]}}: {e}"),
+        )
+    })?;
+    if input.keys.is_empty() || input.keys.len() > MAX_PROOF_KEYS {
+        return Err(ApiError::bad_request(
+            "bad_body",
+            format!(
+                "{} keys asked: 1 to {MAX_PROOF_KEYS} per request",
+                input.keys.len()
+            ),
+        ));
+    }
+    read(&ctx, move |app| {
+        let height = committed_height(app, input.height)?;
+        let mut items = Vec::with_capacity(input.keys.len());
+        for k in input.keys {
+            let (value, proof) = app.store().prove(height, &k.namespace, &k.key.0)?;
+            items.push(ProvenItem {
+                namespace: k.namespace,
+                key: k.key,
+                value: value.map(Bytes),
+                proof,
+            });
+        }
+        let (state_root, header) = root_and_header(app, height)?;
+        Ok(Json(ProofsView {
+            height,
+            state_root,
+            header,
+            hash_alg: app.hash_alg(),
+            items,
         }))
     })
     .await

@@ -218,6 +218,58 @@ pub struct StateView {
     pub hash_alg: HashAlg,
 }
 
+/// `POST /v1/proofs`: many keys proven at one height in one request (what a relayer batches).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofsInput {
+    /// The height to prove at (default: latest).
+    #[serde(default)]
+    pub height: Option<u64>,
+    /// The keys, each in its namespace (at most [`MAX_PROOF_KEYS`]).
+    pub keys: Vec<ProofKey>,
+}
+
+/// Keys one `POST /v1/proofs` may ask for, at most.
+pub const MAX_PROOF_KEYS: usize = 1024;
+
+/// One key of a [`ProofsInput`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofKey {
+    /// The namespace.
+    pub namespace: Namespace,
+    /// The key.
+    pub key: Bytes,
+}
+
+/// Values (or their absence) with proofs against the state root of one height, in the order asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofsView {
+    /// The height proven.
+    pub height: u64,
+    /// The state root every proof verifies against (the header's `state_root`; at height 0 the genesis state's).
+    pub state_root: Hash,
+    /// The header of that height (none at height 0).
+    pub header: Option<Header>,
+    /// The chain's hash function.
+    pub hash_alg: HashAlg,
+    /// One item per key asked, in order.
+    pub items: Vec<ProvenItem>,
+}
+
+/// One proven key of a [`ProofsView`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvenItem {
+    /// The namespace.
+    pub namespace: Namespace,
+    /// The key.
+    pub key: Bytes,
+    /// The value, or none when absent.
+    pub value: Option<Bytes>,
+    /// Membership or non-membership proof.
+    pub proof: StateProof,
+}
+
 /// An event of a committed block.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventView {

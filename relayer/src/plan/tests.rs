@@ -34,7 +34,13 @@ fn ev(kind: &str, attrs: &[(&str, String)]) -> Event {
 }
 
 fn send(p: &Packet) -> Event {
-    ev("xchain.send", &[("sequence", p.sequence.to_string()), ("packet", hex::encode(p.encode()))])
+    ev(
+        "xchain.send",
+        &[
+            ("sequence", p.sequence.to_string()),
+            ("packet", hex::encode(p.encode())),
+        ],
+    )
 }
 
 fn forward(p: &Packet) -> Event {
@@ -91,7 +97,10 @@ fn a_packet_moves_through_every_step_and_is_then_forgotten() {
     k.observe(&id("hub"), &[forward(&p)]).unwrap();
     assert_eq!(k.due(&tips(1), &all()), vec![Job::MemberRecv(p.clone())]);
     k.observe(&id("beta"), &[recv(&p, &Ack::Success)]).unwrap();
-    assert_eq!(k.due(&tips(1), &all()), vec![Job::HubAck(p.clone(), Ack::Success)]);
+    assert_eq!(
+        k.due(&tips(1), &all()),
+        vec![Job::HubAck(p.clone(), Ack::Success)]
+    );
     let o = Outcome::Acknowledged(Ack::Success);
     k.observe(&id("hub"), &[outcome(&p, &o)]).unwrap();
     assert_eq!(k.due(&tips(1), &all()), vec![Job::Resolve(p.clone(), o)]);
@@ -107,7 +116,10 @@ fn learning_chains_out_of_order_gives_the_same_plan() {
     let p = packet(7, 100);
     let mut k = Knowledge::new(id("hub"));
     k.observe(&id("beta"), &[recv(&p, &Ack::Success)]).unwrap();
-    assert!(k.due(&tips(1), &all()).is_empty(), "no packet body known yet: nothing to build");
+    assert!(
+        k.due(&tips(1), &all()).is_empty(),
+        "no packet body known yet: nothing to build"
+    );
     k.observe(&id("hub"), &[forward(&p)]).unwrap();
     k.observe(&id("alpha"), &[send(&p)]).unwrap();
     assert_eq!(k.due(&tips(1), &all()), vec![Job::HubAck(p, Ack::Success)]);
@@ -138,10 +150,16 @@ fn malformed_events_are_errors_and_teach_nothing() {
     let mut k = Knowledge::new(id("hub"));
     let garbage = ev("xchain.send", &[("packet", "zz".into())]);
     assert!(k.observe(&id("alpha"), &[garbage]).is_err());
-    let truncated = ev("hub.forward", &[("packet", hex::encode(&packet(1, 5).encode()[..10]))]);
+    let truncated = ev(
+        "hub.forward",
+        &[("packet", hex::encode(&packet(1, 5).encode()[..10]))],
+    );
     assert!(k.observe(&id("hub"), &[truncated]).is_err());
     let spoofed = send(&packet(1, 5));
-    assert!(k.observe(&id("beta"), &[spoofed]).is_err(), "beta cannot send alpha's packet");
+    assert!(
+        k.observe(&id("beta"), &[spoofed]).is_err(),
+        "beta cannot send alpha's packet"
+    );
     assert_eq!(k.packets_in_flight(), 0);
 }
 
@@ -189,11 +207,19 @@ fn a_deal_is_proven_leg_by_leg_then_applied_everywhere_then_forgotten() {
     let mut k = Knowledge::new(id("hub"));
     k.observe(&id("alpha"), &[prepared(&s, 0)]).unwrap();
     assert_eq!(k.due(&hub_tip(5), &all()), vec![Job::ProvePrepare(s.clone(), 0)]);
-    let proven = |i: u32| ev("hub.leg_proven", &[("id", s.id().to_hex()), ("index", i.to_string())]);
+    let proven = |i: u32| {
+        ev(
+            "hub.leg_proven",
+            &[("id", s.id().to_hex()), ("index", i.to_string())],
+        )
+    };
     k.observe(&id("hub"), &[proven(0)]).unwrap();
     k.observe(&id("beta"), &[prepared(&s, 1)]).unwrap();
     assert_eq!(k.due(&hub_tip(5), &all()), vec![Job::ProvePrepare(s.clone(), 1)]);
-    let decided = ev("hub.atomic_decided", &[("id", s.id().to_hex()), ("decision", "Commit".into())]);
+    let decided = ev(
+        "hub.atomic_decided",
+        &[("id", s.id().to_hex()), ("decision", "Commit".into())],
+    );
     k.observe(&id("hub"), &[proven(1), decided]).unwrap();
     assert_eq!(
         k.due(&hub_tip(5), &all()),
@@ -202,9 +228,17 @@ fn a_deal_is_proven_leg_by_leg_then_applied_everywhere_then_forgotten() {
             Job::ApplyDecision(s.clone(), 1, Decision::Commit)
         ]
     );
-    let applied = |i: u32| ev("xchain.leg_decided", &[("id", s.id().to_hex()), ("index", i.to_string())]);
+    let applied = |i: u32| {
+        ev(
+            "xchain.leg_decided",
+            &[("id", s.id().to_hex()), ("index", i.to_string())],
+        )
+    };
     k.observe(&id("alpha"), &[applied(0)]).unwrap();
-    assert_eq!(k.due(&hub_tip(5), &all()), vec![Job::ApplyDecision(s.clone(), 1, Decision::Commit)]);
+    assert_eq!(
+        k.due(&hub_tip(5), &all()),
+        vec![Job::ApplyDecision(s.clone(), 1, Decision::Commit)]
+    );
     k.observe(&id("beta"), &[applied(1)]).unwrap();
     assert!(k.due(&hub_tip(5), &all()).is_empty());
     assert_eq!(k.deals_in_flight(), 0);
@@ -217,25 +251,35 @@ fn an_undecided_deal_past_its_deadline_is_aborted() {
     k.observe(&id("alpha"), &[prepared(&s, 0)]).unwrap();
     assert_eq!(k.due(&hub_tip(99), &all()), vec![Job::ProvePrepare(s.clone(), 0)]);
     assert_eq!(k.due(&hub_tip(100), &all()), vec![Job::AbortExpired(s.clone())]);
-    let bad = ev("hub.atomic_decided", &[("id", s.id().to_hex()), ("decision", "Maybe".into())]);
+    let bad = ev(
+        "hub.atomic_decided",
+        &[("id", s.id().to_hex()), ("decision", "Maybe".into())],
+    );
     assert!(k.observe(&id("hub"), &[bad]).is_err());
 }
 
-#[test]
-fn records_are_attested_then_verified() {
-    let r = RecordRequest {
+fn record() -> RecordRequest {
+    RecordRequest {
         chain: id("alpha"),
         height: 4,
         namespace: Namespace::new("docs").unwrap(),
         key: "k".into(),
         verifier: id("beta"),
-    };
+    }
+}
+
+#[test]
+fn records_are_attested_then_verified() {
+    let r = record();
     let mut k = Knowledge::new(id("hub"));
     k.request_record(r.clone());
     k.request_record(r.clone());
     assert_eq!(k.due(&hub_tip(1), &all()), vec![Job::Attest(r.clone())]);
     k.record_attested(&r, Bytes(vec![1]));
-    assert_eq!(k.due(&hub_tip(1), &all()), vec![Job::Verify(r.clone(), Bytes(vec![1]))]);
+    assert_eq!(
+        k.due(&hub_tip(1), &all()),
+        vec![Job::Verify(r.clone(), Bytes(vec![1]))]
+    );
     k.record_verified(&r);
     assert!(k.due(&hub_tip(1), &all()).is_empty());
 }
@@ -246,10 +290,16 @@ fn older_events_read_after_the_resolution_do_not_bring_a_packet_back() {
     let (p, q) = (packet(1, 100), packet(2, 100));
     let o = Outcome::Acknowledged(Ack::Success);
     let mut k = Knowledge::new(id("hub"));
-    k.observe(&id("alpha"), &[send(&p), send(&q), resolved(&p)]).unwrap();
-    k.observe(&id("beta"), &[recv(&p, &Ack::Success), recv(&q, &Ack::Success)]).unwrap();
-    k.observe(&id("hub"), &[forward(&p), outcome(&p, &o), forward(&q)]).unwrap();
-    assert_eq!(k.due(&tips(1), &all()), vec![Job::HubAck(q.clone(), Ack::Success)]);
+    k.observe(&id("alpha"), &[send(&p), send(&q), resolved(&p)])
+        .unwrap();
+    k.observe(&id("beta"), &[recv(&p, &Ack::Success), recv(&q, &Ack::Success)])
+        .unwrap();
+    k.observe(&id("hub"), &[forward(&p), outcome(&p, &o), forward(&q)])
+        .unwrap();
+    assert_eq!(
+        k.due(&tips(1), &all()),
+        vec![Job::HubAck(q.clone(), Ack::Success)]
+    );
     assert_eq!(k.packets_in_flight(), 1);
     // Resolutions out of order are remembered compactly.
     k.observe(&id("hub"), &[outcome(&q, &o)]).unwrap();
@@ -257,4 +307,45 @@ fn older_events_read_after_the_resolution_do_not_bring_a_packet_back() {
     k.observe(&id("hub"), &[forward(&q)]).unwrap();
     assert!(k.due(&tips(1), &all()).is_empty());
     assert_eq!(k.packets_in_flight(), 0);
+}
+
+#[test]
+fn job_keys_tell_steps_and_subjects_apart_and_ignore_the_rest() {
+    let (p, q) = (packet(1, 100), packet(2, 100));
+    let o = Outcome::Acknowledged(Ack::Success);
+    let s = spec(100);
+    let r = record();
+    let jobs = vec![
+        Job::HubRecv(p.clone()),
+        Job::MemberRecv(p.clone()),
+        Job::HubAck(p.clone(), Ack::Success),
+        Job::HubTimeout(p.clone()),
+        Job::Resolve(p.clone(), o.clone()),
+        Job::HubRecv(q.clone()),
+        Job::Resolve(q.clone(), o),
+        Job::ProvePrepare(s.clone(), 0),
+        Job::ProvePrepare(s.clone(), 1),
+        Job::AbortExpired(s.clone()),
+        Job::ApplyDecision(s.clone(), 0, Decision::Commit),
+        Job::Attest(r.clone()),
+        Job::Verify(r.clone(), Bytes(vec![1])),
+    ];
+    let keys: BTreeSet<JobKey> = jobs.iter().map(Job::key).collect();
+    assert_eq!(
+        keys.len(),
+        jobs.len(),
+        "every step of every subject has its own key"
+    );
+    // The same step of the same packet is the same job, whatever else the job carries.
+    let mut later = p.clone();
+    later.payload = q.payload.clone();
+    assert_eq!(Job::HubRecv(p.clone()).key(), Job::HubRecv(later).key());
+    assert_eq!(
+        Job::HubAck(p.clone(), Ack::Success).key(),
+        Job::HubAck(p, Ack::Error("x".into())).key()
+    );
+    assert_eq!(
+        Job::Verify(r.clone(), Bytes(vec![1])).key(),
+        Job::Verify(r, Bytes(vec![2])).key()
+    );
 }

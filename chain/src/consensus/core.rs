@@ -1186,6 +1186,43 @@ mod tests {
     }
 
     #[test]
+    fn issue_3_a_decision_by_the_precommits_of_an_earlier_round_is_certified() {
+        // We (0), 1 and 2 prevote block B in round 0 and we precommit it; 1 and 2 move on to round 1 and so do we
+        // (f+1 of its votes). Their precommits of round 0 arrive only then: B is decided by round 0's precommits
+        // while we are in round 1, and the certificate must come from round 0 (it once looked in round 1, found
+        // nothing, and the height stalled for good).
+        let (keys, set) = keys(4);
+        let addr = |i: usize| keys[i].public_key().address();
+        let vote = |i: usize, round: u32, kind: VoteKind, block_id: Option<Hash>| {
+            let v = Vote { height: 1, round, kind, block_id, validator: addr(i) };
+            Input::Message(ConsensusMsg::Vote(v.sign(CHAIN, &keys[i])))
+        };
+        let mut c = core(&keys[0]);
+        c.start_height(1, set.clone(), None, &[]).expect("start");
+        let b = block(&set, addr(1), CHAIN);
+        let id = b.header.hash(HashAlg::Sha256);
+        c.handle(Input::Message(proposal(&keys[1], b, 0))).expect("proposal");
+        c.handle(Input::Verdict { height: 1, block_id: id, valid: true }).expect("verdict");
+        c.handle(vote(1, 0, VoteKind::Prevote, Some(id))).expect("prevote 1");
+        c.handle(vote(2, 0, VoteKind::Prevote, Some(id))).expect("prevote 2");
+        c.handle(vote(1, 1, VoteKind::Prevote, None)).expect("round 1 vote");
+        c.handle(vote(2, 1, VoteKind::Prevote, None)).expect("round 1 vote");
+        assert_eq!(c.round(), Some(1));
+        c.handle(vote(1, 0, VoteKind::Precommit, Some(id))).expect("precommit 1");
+        let effects = c.handle(vote(2, 0, VoteKind::Precommit, Some(id))).expect("the decision");
+        let cert = effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Decided { certificate, .. } => Some(certificate.clone()),
+                _ => None,
+            })
+            .expect("decided");
+        assert_eq!((cert.round, cert.block_id), (0, id));
+        assert!(verify_commit(CHAIN, &set, &cert).is_ok());
+        assert!(c.is_decided());
+    }
+
+    #[test]
     fn a_validator_restarted_from_its_wal_re_sends_the_same_vote_and_never_another() {
         let (keys, set) = keys(4);
         let mut c = core(&keys[0]);

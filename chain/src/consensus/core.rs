@@ -1073,6 +1073,14 @@ mod tests {
             .collect()
     }
 
+    /// The certificate of the decision among `effects`.
+    fn decided_certificate(effects: &[Effect]) -> Option<CommitCertificate> {
+        effects.iter().find_map(|e| match e {
+            Effect::Decided { certificate, .. } => Some(certificate.clone()),
+            _ => None,
+        })
+    }
+
     #[test]
     fn a_single_validator_decides_alone_with_a_verifying_certificate() {
         let (keys, set) = keys(1);
@@ -1087,13 +1095,7 @@ mod tests {
             .expect("the only validator proposes");
         let b = block(&set, keys[0].public_key().address(), CHAIN);
         let effects = c.handle(Input::ValueReady { height: 1, round, block: b.clone() }).expect("value");
-        let cert = effects
-            .iter()
-            .find_map(|e| match e {
-                Effect::Decided { certificate, .. } => Some(certificate.clone()),
-                _ => None,
-            })
-            .expect("decided");
+        let cert = decided_certificate(&effects).expect("decided");
         assert_eq!(cert.block_id, b.header.hash(HashAlg::Sha256));
         assert!(verify_commit(CHAIN, &set, &cert).is_ok());
         // Signed messages leave only after the WAL is flushed.
@@ -1225,6 +1227,26 @@ mod tests {
         }
     }
 
+    /// A signed vote of validator `i` (index into `keys`) at height 1, as an input.
+    fn vote_of(keys: &[SecretKey], i: usize, round: u32, kind: VoteKind, block_id: Option<Hash>) -> Input {
+        let v = Vote { height: 1, round, kind, block_id, validator: keys[i].public_key().address() };
+        Input::Message(ConsensusMsg::Vote(v.sign(CHAIN, &keys[i])))
+    }
+
+    /// The core of validator 0 after validator 1 proposed block B in round 0 and 0, 1 and 2 prevoted it (so 0
+    /// precommitted B): the core, B's id, and the effects of the last two prevotes.
+    fn locked_in_round_0(keys: &[SecretKey], set: &ValidatorSet) -> (Consensus, Hash, Vec<Effect>) {
+        let mut c = core(&keys[0]);
+        c.start_height(1, set.clone(), None, &[]).expect("start");
+        let b = block(set, keys[1].public_key().address(), CHAIN);
+        let id = b.header.hash(HashAlg::Sha256);
+        c.handle(Input::Message(proposal(&keys[1], b, 0))).expect("proposal");
+        c.handle(Input::Verdict { height: 1, block_id: id, valid: true }).expect("verdict");
+        let mut effects = c.handle(vote_of(keys, 1, 0, VoteKind::Prevote, Some(id))).expect("prevote 1");
+        effects.extend(c.handle(vote_of(keys, 2, 0, VoteKind::Prevote, Some(id))).expect("prevote 2"));
+        (c, id, effects)
+    }
+
     #[test]
     fn issue_3_a_decision_by_the_precommits_of_an_earlier_round_is_certified() {
         // We (0), 1 and 2 prevote block B in round 0 and we precommit it; 1 and 2 move on to round 1 and so do we
@@ -1232,31 +1254,14 @@ mod tests {
         // while we are in round 1, and the certificate must come from round 0 (it once looked in round 1, found
         // nothing, and the height stalled for good).
         let (keys, set) = keys(4);
-        let addr = |i: usize| keys[i].public_key().address();
-        let vote = |i: usize, round: u32, kind: VoteKind, block_id: Option<Hash>| {
-            let v = Vote { height: 1, round, kind, block_id, validator: addr(i) };
-            Input::Message(ConsensusMsg::Vote(v.sign(CHAIN, &keys[i])))
-        };
-        let mut c = core(&keys[0]);
-        c.start_height(1, set.clone(), None, &[]).expect("start");
-        let b = block(&set, addr(1), CHAIN);
-        let id = b.header.hash(HashAlg::Sha256);
-        c.handle(Input::Message(proposal(&keys[1], b, 0))).expect("proposal");
-        c.handle(Input::Verdict { height: 1, block_id: id, valid: true }).expect("verdict");
-        c.handle(vote(1, 0, VoteKind::Prevote, Some(id))).expect("prevote 1");
-        c.handle(vote(2, 0, VoteKind::Prevote, Some(id))).expect("prevote 2");
+        let vote = |i: usize, round: u32, kind: VoteKind, block_id: Option<Hash>| vote_of(&keys, i, round, kind, block_id);
+        let (mut c, id, _) = locked_in_round_0(&keys, &set);
         c.handle(vote(1, 1, VoteKind::Prevote, None)).expect("round 1 vote");
         c.handle(vote(2, 1, VoteKind::Prevote, None)).expect("round 1 vote");
         assert_eq!(c.round(), Some(1));
         c.handle(vote(1, 0, VoteKind::Precommit, Some(id))).expect("precommit 1");
         let effects = c.handle(vote(2, 0, VoteKind::Precommit, Some(id))).expect("the decision");
-        let cert = effects
-            .iter()
-            .find_map(|e| match e {
-                Effect::Decided { certificate, .. } => Some(certificate.clone()),
-                _ => None,
-            })
-            .expect("decided");
+        let cert = decided_certificate(&effects).expect("decided");
         assert_eq!((cert.round, cert.block_id), (0, id));
         assert!(verify_commit(CHAIN, &set, &cert).is_ok());
         assert!(c.is_decided());
@@ -1279,24 +1284,14 @@ mod tests {
         // it, since a peer that missed one of them (lost, or shown another vote by an equivocator) prevotes nil.
         let (keys, set) = keys(4);
         let addr = |i: usize| keys[i].public_key().address();
-        let vote = |i: usize, round: u32, kind: VoteKind, block_id: Option<Hash>| {
-            let v = Vote { height: 1, round, kind, block_id, validator: addr(i) };
-            Input::Message(ConsensusMsg::Vote(v.sign(CHAIN, &keys[i])))
-        };
+        let vote = |i: usize, round: u32, kind: VoteKind, block_id: Option<Hash>| vote_of(&keys, i, round, kind, block_id);
         let precommitted = |effects: &[Effect], round: u32, id: Hash| {
             effects.iter().position(|e| {
                 matches!(e, Effect::Broadcast(ConsensusMsg::Vote(v))
                     if v.vote.kind == VoteKind::Precommit && v.vote.round == round && v.vote.block_id == Some(id))
             })
         };
-        let mut c = core(&keys[0]);
-        c.start_height(1, set.clone(), None, &[]).expect("start");
-        let b = block(&set, addr(1), CHAIN);
-        let id = b.header.hash(HashAlg::Sha256);
-        c.handle(Input::Message(proposal(&keys[1], b, 0))).expect("proposal");
-        c.handle(Input::Verdict { height: 1, block_id: id, valid: true }).expect("verdict");
-        let mut effects = c.handle(vote(1, 0, VoteKind::Prevote, Some(id))).expect("prevote 1");
-        effects.extend(c.handle(vote(2, 0, VoteKind::Prevote, Some(id))).expect("prevote 2"));
+        let (mut c, id, effects) = locked_in_round_0(&keys, &set);
         assert!(precommitted(&effects, 0, id).is_some(), "we lock on B in round 0");
         assert!(!sent_prevote(&effects, addr(1), 0, id), "a lock in round 0 is not shared");
 

@@ -262,6 +262,11 @@ const MAX_PREVOTED_VALUES: usize = 4;
 /// How many past rounds of our own votes the rebroadcast timer re-sends.
 const REBROADCAST_ROUNDS: u32 = 8;
 
+/// From this round on, a validator that locks on a value (precommits it) also sends the round's proposal and the
+/// prevotes that made it lock, so that every validator learns of the lock in that round (Malachite's "hidden
+/// lock" mitigation). Round 0 is left out: it decides in a healthy network, and the block would travel twice.
+const SHARE_LOCK_FROM_ROUND: u32 = 1;
+
 /// An input queued for the driver (owned form of [`Feed`]).
 #[allow(clippy::large_enum_variant)] // short-lived queue entries
 enum Pending {
@@ -721,6 +726,9 @@ impl Consensus {
             if hs.driver.round() == Some(round) && !self.replaying {
                 if let Some(p) = hs.own_proposals.get(&round) {
                     effects.push(Effect::Broadcast(ConsensusMsg::Proposal(p.clone())));
+                    if let Some(pol_round) = p.proposal.pol_round {
+                        broadcast_polka(hs, pol_round, p.proposal.block.header.hash(self.cfg.hash_alg), effects);
+                    }
                 }
                 // Every vote we cast at this height, newest first, for the last REBROADCAST_ROUNDS rounds: a
                 // proposal that re-proposes a value with a proof-of-lock round is acted on only by nodes that hold
@@ -911,6 +919,10 @@ impl Consensus {
                 hs.proposals.insert(round, signed.clone());
                 hs.verdicts.insert(block_id, true);
                 effects.push(Effect::Broadcast(ConsensusMsg::Proposal(signed.clone())));
+                // A re-proposed value is prevoted only by validators holding its proof of lock: send it along.
+                if let Some(pol_round) = pol_round {
+                    broadcast_polka(hs, pol_round, block_id, effects);
+                }
                 queue.push_back(Pending::Proposal { signed, block, block_id, valid: true });
             }
             Step::Vote(vote) => {
@@ -936,6 +948,11 @@ impl Consensus {
                     }
                 };
                 hs.votes.insert((address, signed.vote.round, signed.vote.kind), signed.clone());
+                if let (VoteKind::Precommit, Some(block_id)) = (signed.vote.kind, signed.vote.block_id) {
+                    if signed.vote.round >= SHARE_LOCK_FROM_ROUND {
+                        share_lock(hs, signed.vote.round, block_id, alg, effects);
+                    }
+                }
                 effects.push(Effect::Broadcast(ConsensusMsg::Vote(signed.clone())));
                 let polka = count_prevote(hs, &signed);
                 queue.push_back(Pending::Vote(signed));
@@ -976,6 +993,29 @@ fn count_prevote(hs: &mut HeightState, sv: &SignedVote) -> Option<Pending> {
         return None;
     }
     Some(Pending::PolkaCertificate { round, block_id, votes: voters.values().cloned().collect() })
+}
+
+/// Send every prevote we hold for `block_id` in `round`, conflicting voters' included: the proof of lock of a
+/// value re-proposed with that round, or of a lock. Peers need all of it, and the network does not forward what
+/// others sent us: an equivocator may have shown them another vote, and a lost vote of an old round is not sent
+/// again by its author (the rebroadcast timer covers a few rounds only).
+fn broadcast_polka(hs: &HeightState, round: u32, block_id: Hash, effects: &mut Vec<Effect>) {
+    if let Some(voters) = hs.prevotes_for.get(&(round, block_id)) {
+        effects.extend(voters.values().map(|v| Effect::Broadcast(ConsensusMsg::Vote(v.clone()))));
+    }
+}
+
+/// We lock on `block_id` in `round`: send the round's proposal and its polka, so that every validator still in
+/// the round sees what we saw (and precommits too, or at least takes the block as its valid value and proposes it
+/// in a later round). Without this, a lock that the others never saw a polka for blocks every round whose
+/// proposer lacks the value, as long as the honest validators are exactly a quorum.
+fn share_lock(hs: &HeightState, round: u32, block_id: Hash, alg: HashAlg, effects: &mut Vec<Effect>) {
+    let Some(proposal) = hs.proposals.get(&round) else { return };
+    if proposal.proposal.block.header.hash(alg) != block_id {
+        return;
+    }
+    effects.push(Effect::Broadcast(ConsensusMsg::Proposal(proposal.clone())));
+    broadcast_polka(hs, round, block_id, effects);
 }
 
 #[cfg(test)]
@@ -1033,6 +1073,14 @@ mod tests {
             .collect()
     }
 
+    /// The certificate of the decision among `effects`.
+    fn decided_certificate(effects: &[Effect]) -> Option<CommitCertificate> {
+        effects.iter().find_map(|e| match e {
+            Effect::Decided { certificate, .. } => Some(certificate.clone()),
+            _ => None,
+        })
+    }
+
     #[test]
     fn a_single_validator_decides_alone_with_a_verifying_certificate() {
         let (keys, set) = keys(1);
@@ -1047,13 +1095,7 @@ mod tests {
             .expect("the only validator proposes");
         let b = block(&set, keys[0].public_key().address(), CHAIN);
         let effects = c.handle(Input::ValueReady { height: 1, round, block: b.clone() }).expect("value");
-        let cert = effects
-            .iter()
-            .find_map(|e| match e {
-                Effect::Decided { certificate, .. } => Some(certificate.clone()),
-                _ => None,
-            })
-            .expect("decided");
+        let cert = decided_certificate(&effects).expect("decided");
         assert_eq!(cert.block_id, b.header.hash(HashAlg::Sha256));
         assert!(verify_commit(CHAIN, &set, &cert).is_ok());
         // Signed messages leave only after the WAL is flushed.
@@ -1182,6 +1224,106 @@ mod tests {
                     if v.vote.kind == VoteKind::Precommit && v.vote.block_id == Some(id))
             });
             assert!(precommitted, "no precommit for the block (honest prevote last: {honest_last})");
+        }
+    }
+
+    /// A signed vote of validator `i` (index into `keys`) at height 1, as an input.
+    fn vote_of(keys: &[SecretKey], i: usize, round: u32, kind: VoteKind, block_id: Option<Hash>) -> Input {
+        let v = Vote { height: 1, round, kind, block_id, validator: keys[i].public_key().address() };
+        Input::Message(ConsensusMsg::Vote(v.sign(CHAIN, &keys[i])))
+    }
+
+    /// The core of validator 0 after validator 1 proposed block B in round 0 and 0, 1 and 2 prevoted it (so 0
+    /// precommitted B): the core, B's id, and the effects of the last two prevotes.
+    fn locked_in_round_0(keys: &[SecretKey], set: &ValidatorSet) -> (Consensus, Hash, Vec<Effect>) {
+        let mut c = core(&keys[0]);
+        c.start_height(1, set.clone(), None, &[]).expect("start");
+        let b = block(set, keys[1].public_key().address(), CHAIN);
+        let id = b.header.hash(HashAlg::Sha256);
+        c.handle(Input::Message(proposal(&keys[1], b, 0))).expect("proposal");
+        c.handle(Input::Verdict { height: 1, block_id: id, valid: true }).expect("verdict");
+        let mut effects = c.handle(vote_of(keys, 1, 0, VoteKind::Prevote, Some(id))).expect("prevote 1");
+        effects.extend(c.handle(vote_of(keys, 2, 0, VoteKind::Prevote, Some(id))).expect("prevote 2"));
+        (c, id, effects)
+    }
+
+    #[test]
+    fn issue_3_a_decision_by_the_precommits_of_an_earlier_round_is_certified() {
+        // We (0), 1 and 2 prevote block B in round 0 and we precommit it; 1 and 2 move on to round 1 and so do we
+        // (f+1 of its votes). Their precommits of round 0 arrive only then: B is decided by round 0's precommits
+        // while we are in round 1, and the certificate must come from round 0 (it once looked in round 1, found
+        // nothing, and the height stalled for good).
+        let (keys, set) = keys(4);
+        let vote = |i: usize, round: u32, kind: VoteKind, block_id: Option<Hash>| vote_of(&keys, i, round, kind, block_id);
+        let (mut c, id, _) = locked_in_round_0(&keys, &set);
+        c.handle(vote(1, 1, VoteKind::Prevote, None)).expect("round 1 vote");
+        c.handle(vote(2, 1, VoteKind::Prevote, None)).expect("round 1 vote");
+        assert_eq!(c.round(), Some(1));
+        c.handle(vote(1, 0, VoteKind::Precommit, Some(id))).expect("precommit 1");
+        let effects = c.handle(vote(2, 0, VoteKind::Precommit, Some(id))).expect("the decision");
+        let cert = decided_certificate(&effects).expect("decided");
+        assert_eq!((cert.round, cert.block_id), (0, id));
+        assert!(verify_commit(CHAIN, &set, &cert).is_ok());
+        assert!(c.is_decided());
+    }
+
+    /// Prevotes of `voter` in `round` for `block_id` among the broadcasts of `effects`.
+    fn sent_prevote(effects: &[Effect], voter: Address, round: u32, block_id: Hash) -> bool {
+        effects.iter().any(|e| {
+            matches!(e, Effect::Broadcast(ConsensusMsg::Vote(v))
+                if v.vote.kind == VoteKind::Prevote && v.vote.validator == voter && v.vote.round == round
+                    && v.vote.block_id == Some(block_id))
+        })
+    }
+
+    #[test]
+    fn issue_3_a_re_proposal_carries_its_proof_of_lock_and_a_late_lock_is_shared() {
+        // 4 validators of power 10; we are validator 0. Round 0 (proposer 1): we, 1 and 2 prevote block B, so we
+        // lock on B. Validators 1 and 2 precommit nil in round 3, which we join (f+1 of its votes) and where we
+        // are the proposer: we re-propose B with proof-of-lock round 0, and must send that round's prevotes with
+        // it, since a peer that missed one of them (lost, or shown another vote by an equivocator) prevotes nil.
+        let (keys, set) = keys(4);
+        let addr = |i: usize| keys[i].public_key().address();
+        let vote = |i: usize, round: u32, kind: VoteKind, block_id: Option<Hash>| vote_of(&keys, i, round, kind, block_id);
+        let precommitted = |effects: &[Effect], round: u32, id: Hash| {
+            effects.iter().position(|e| {
+                matches!(e, Effect::Broadcast(ConsensusMsg::Vote(v))
+                    if v.vote.kind == VoteKind::Precommit && v.vote.round == round && v.vote.block_id == Some(id))
+            })
+        };
+        let (mut c, id, effects) = locked_in_round_0(&keys, &set);
+        assert!(precommitted(&effects, 0, id).is_some(), "we lock on B in round 0");
+        assert!(!sent_prevote(&effects, addr(1), 0, id), "a lock in round 0 is not shared");
+
+        let mut effects = c.handle(vote(1, 3, VoteKind::Precommit, None)).expect("round 3 vote");
+        effects.extend(c.handle(vote(2, 3, VoteKind::Precommit, None)).expect("round 3 vote"));
+        assert_eq!(c.round(), Some(3));
+        let reproposed = effects.iter().any(|e| {
+            matches!(e, Effect::Broadcast(ConsensusMsg::Proposal(p)) if p.proposal.round == 3 && p.proposal.pol_round == Some(0))
+        });
+        assert!(reproposed, "we re-propose B with its proof-of-lock round");
+        for i in 0..3 {
+            assert!(sent_prevote(&effects, addr(i), 0, id), "the proof of lock lacks validator {i}'s prevote");
+        }
+        let effects = c
+            .handle(Input::TimeoutElapsed { height: 1, round: 3, kind: TimeoutKind::Rebroadcast })
+            .expect("rebroadcast");
+        for i in 0..3 {
+            assert!(sent_prevote(&effects, addr(i), 0, id), "the rebroadcast lacks validator {i}'s prevote");
+        }
+
+        // Validators 1 and 2 prevoted B in round 3 too: we lock on it again, past round 0, so the round's proposal
+        // and polka go out before our precommit.
+        let mut effects = c.handle(vote(1, 3, VoteKind::Prevote, Some(id))).expect("prevote 1");
+        effects.extend(c.handle(vote(2, 3, VoteKind::Prevote, Some(id))).expect("prevote 2"));
+        let at = precommitted(&effects, 3, id).expect("we lock on B in round 3");
+        let before = &effects[..at];
+        let proposal_sent = before.iter().any(|e| {
+            matches!(e, Effect::Broadcast(ConsensusMsg::Proposal(p)) if p.proposal.round == 3)
+        });
+        assert!(proposal_sent, "the locked round's proposal is shared");
+        for i in 0..3 {
+            assert!(sent_prevote(before, addr(i), 3, id), "the shared polka lacks validator {i}'s prevote");
         }
     }
 

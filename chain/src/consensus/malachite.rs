@@ -419,7 +419,8 @@ pub(crate) enum Step {
     ScheduleTimeout { kind: TimeoutKind, round: u32, duration: Duration },
     /// Ask the application for a block to propose in `round`, within `timeout`.
     GetValue { round: u32, timeout: Duration },
-    /// `block` is decided in `round`.
+    /// `block` is decided by the precommits of `round` (the round of its proposal, which may be earlier than the
+    /// round we are in).
     Decide { round: u32, block: Arc<Block>, block_id: Hash },
 }
 
@@ -513,7 +514,9 @@ impl TendermintDriver {
                 let round = round.as_u32()?;
                 Step::GetValue { round, timeout: self.timeouts.duration(TimeoutKind::Propose, t.round.as_u32().unwrap_or(round)) }
             }
-            Output::Decide(round, p) => Step::Decide { round: round.as_u32()?, block: p.value.block, block_id: p.value.id },
+            // Malachite names the round we are in; the quorum of precommits is in the proposal's round (L49), which
+            // is earlier when the last precommit of a past round arrives after we moved on.
+            Output::Decide(_, p) => Step::Decide { round: p.round.as_u32()?, block: p.value.block, block_id: p.value.id },
         })
     }
 

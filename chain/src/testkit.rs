@@ -175,3 +175,19 @@ pub fn free_port_base(n: u16) -> Option<u16> {
     }
     None
 }
+
+/// Poll `cond` every `every` until it holds; panics naming `what` after `timeout` (end-to-end tests that wait on
+/// processes or containers: every wait polls a condition with a deadline, none asserts after a fixed sleep).
+pub async fn wait_until<F, Fut>(what: &str, timeout: std::time::Duration, every: std::time::Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !cond().await {
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(every).await;
+    }
+}

@@ -68,16 +68,13 @@ impl Drop for Proc {
     }
 }
 
-async fn wait_until<F, Fut>(what: &str, mut cond: F)
+/// [`testkit::wait_until`] with this file's deadline and polling period.
+async fn wait_until<F, Fut>(what: &str, cond: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !cond().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    causeway_chain::testkit::wait_until(what, WAIT, Duration::from_millis(200), cond).await
 }
 
 async fn heights(clients: &[GatewayClient]) -> Vec<Option<u64>> {

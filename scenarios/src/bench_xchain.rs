@@ -17,14 +17,13 @@ use anyhow::{anyhow, bail, Context, Result};
 use causeway_chain::gateway::client::GatewayClient;
 use causeway_chain::message::{Amount, Denom, Message};
 use causeway_chain::tx::Transaction;
-use causeway_chain::xchain::{Endpoint, EndpointMsg};
-use causeway_hub::Hub;
+use causeway_chain::xchain::EndpointMsg;
 use causeway_light_client::{Hash, HashAlg, SecretKey, Suite};
 use causeway_relayer::engine::EngineConfig;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
-use crate::devnet::{admit_members, create_hub_clients, relayer_engine, start_chain, user, Chain};
+use crate::devnet::{admit_members, create_hub_clients, relayer_engine, start_alliance, user, Chain};
 
 /// Options of `bench xchain`.
 #[derive(clap::Args, Debug)]
@@ -121,36 +120,7 @@ fn say(args: &Args, s: &str) {
 async fn bench(args: Args) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let interval = Duration::from_millis(args.block_interval_ms);
-    let hub = start_chain(
-        "hub",
-        0,
-        Suite::Ed25519,
-        HashAlg::Sha256,
-        Hub::extension(),
-        dir.path(),
-        interval,
-    )
-    .await?;
-    let a = start_chain(
-        "alpha",
-        1,
-        Suite::Ed25519,
-        HashAlg::Sha256,
-        Endpoint::extension(),
-        dir.path(),
-        interval,
-    )
-    .await?;
-    let b = start_chain(
-        "beta",
-        2,
-        Suite::Ed25519,
-        HashAlg::Sha256,
-        Endpoint::extension(),
-        dir.path(),
-        interval,
-    )
-    .await?;
+    let (hub, a, b) = start_alliance(dir.path(), interval, (Suite::Ed25519, HashAlg::Sha256)).await?;
     let t0 = Instant::now();
     while [&hub, &a, &b].iter().any(|c| c.height() < 2) {
         if t0.elapsed() > Duration::from_secs(60) {

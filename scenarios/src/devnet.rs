@@ -208,6 +208,21 @@ pub(crate) async fn start_chain(
     })
 }
 
+/// The hub (ed25519/SHA-256, hub module), `alpha` (ed25519/SHA-256) and `beta` (with `beta_crypto`), members
+/// with the cross-chain endpoint, four validators each, under `dir`.
+pub(crate) async fn start_alliance(
+    dir: &std::path::Path,
+    block_interval: Duration,
+    beta_crypto: (Suite, HashAlg),
+) -> Result<(Chain, Chain, Chain)> {
+    let hub = start_chain("hub", 0, Suite::Ed25519, HashAlg::Sha256, Hub::extension(), dir, block_interval).await?;
+    let alpha =
+        start_chain("alpha", 1, Suite::Ed25519, HashAlg::Sha256, Endpoint::extension(), dir, block_interval).await?;
+    let (suite, hash) = beta_crypto;
+    let beta = start_chain("beta", 2, suite, hash, Endpoint::extension(), dir, block_interval).await?;
+    Ok((hub, alpha, beta))
+}
+
 /// Poll `cond` every 50 ms until it returns `Some`, for at most [`STEP_WAIT`].
 async fn wait_for<T>(what: &str, mut cond: impl FnMut() -> Result<Option<T>>) -> Result<T> {
     let start = Instant::now();
@@ -438,36 +453,7 @@ async fn devnet(args: Args) -> Result<()> {
     };
     log.say(&format!("data directory {}", dir.display()));
 
-    let hub = start_chain(
-        "hub",
-        0,
-        Suite::Ed25519,
-        HashAlg::Sha256,
-        Hub::extension(),
-        &dir,
-        interval,
-    )
-    .await?;
-    let alpha = start_chain(
-        "alpha",
-        1,
-        Suite::Ed25519,
-        HashAlg::Sha256,
-        Endpoint::extension(),
-        &dir,
-        interval,
-    )
-    .await?;
-    let beta = start_chain(
-        "beta",
-        2,
-        Suite::Sm2,
-        HashAlg::Sm3,
-        Endpoint::extension(),
-        &dir,
-        interval,
-    )
-    .await?;
+    let (hub, alpha, beta) = start_alliance(&dir, interval, (Suite::Sm2, HashAlg::Sm3)).await?;
     let chains = [&hub, &alpha, &beta];
     for c in chains {
         let url = c.gateway.as_ref().map(|g| g.url()).unwrap_or_default();
@@ -528,10 +514,7 @@ pub(crate) async fn run_steps(steps: &[Step], quiet: bool, block_interval: Durat
         steps: vec![],
         quiet,
     };
-    let hub = start_chain("hub", 0, Suite::Ed25519, HashAlg::Sha256, Hub::extension(), dir, block_interval).await?;
-    let alpha = start_chain("alpha", 1, Suite::Ed25519, HashAlg::Sha256, Endpoint::extension(), dir, block_interval)
-        .await?;
-    let beta = start_chain("beta", 2, Suite::Sm2, HashAlg::Sm3, Endpoint::extension(), dir, block_interval).await?;
+    let (hub, alpha, beta) = start_alliance(dir, block_interval, (Suite::Sm2, HashAlg::Sm3)).await?;
     let outcome = demo(&hub, &alpha, &beta, &mut log, steps).await;
     for c in [hub, alpha, beta] {
         c.shutdown().await;

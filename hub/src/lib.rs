@@ -52,7 +52,8 @@ use causeway_chain::xchain::types::{
     hub_keys, member_keys, member_path, namespace, Ack, AtomicSpec, Decision, Outcome, Packet, HUB_MODULE,
     HUB_NAMESPACE,
 };
-use causeway_chain::xchain::{client, Error, Result};
+use causeway_chain::xchain::client::{self, Slot};
+use causeway_chain::xchain::{Error, Result};
 use causeway_light_client::commit::verify_commit;
 use causeway_light_client::{
     Canonical, ChainId, CommitCertificate, Hash, Header, HeaderUpdate, Misbehaviour, Namespace, NativeClient,
@@ -286,13 +287,19 @@ fn ns() -> causeway_light_client::Namespace {
     namespace(HUB_NAMESPACE)
 }
 
-/// The client of member `chain`, if admitted.
+/// The whole client of member `chain` (every kept height), if admitted: for tools and tests.
 pub fn load_client(state: &(impl StateRead + ?Sized), chain: &ChainId) -> Result<Option<NativeClient>> {
-    client::load(state, &ns(), &hub_keys::client(chain))
+    Slot::of_member(chain).load(state)
 }
 
-fn member_client(state: &(impl StateRead + ?Sized), chain: &ChainId) -> Result<NativeClient> {
-    load_client(state, chain)?.ok_or_else(|| Error::NoClient(chain.clone()))
+/// Whether member `chain` has a client here, read without loading any of its heights.
+pub fn is_member(state: &(impl StateRead + ?Sized), chain: &ChainId) -> Result<bool> {
+    Slot::of_member(chain).exists(state)
+}
+
+/// The slot of member `chain`'s client (its methods fail with `NoClient` when there is none).
+fn member_client(chain: &ChainId) -> Slot {
+    Slot::of_member(chain)
 }
 
 /// The hub's record of packet `(source, sequence)`.
@@ -332,11 +339,11 @@ pub fn governance(state: &mut dyn StateWrite, ctx: &TxContext<'_>, gov: HubGov) 
             if chain == ctx.block.chain_id {
                 return Err(Error::Governance("the hub cannot admit itself".into()));
             }
-            if load_client(state, &chain)?.is_some() {
+            if is_member(state, &chain)? {
                 return Err(Error::ClientExists(chain));
             }
             let c = client::create(options, &header, &next_validators, ctx.block.time)?;
-            client::store(state, &ns(), &hub_keys::client(&chain), &c)?;
+            member_client(&chain).create(state, c)?;
             Ok(vec![Event::new(
                 "hub.member_admitted",
                 &[
@@ -350,9 +357,7 @@ pub fn governance(state: &mut dyn StateWrite, ctx: &TxContext<'_>, gov: HubGov) 
             header,
             next_validators,
         } => {
-            let mut c = member_client(state, &chain)?;
-            client::recover(&mut c, &header, &next_validators, ctx.block.time)?;
-            client::store(state, &ns(), &hub_keys::client(&chain), &c)?;
+            member_client(&chain).recover(state, &header, &next_validators, ctx.block.time)?;
             Ok(vec![Event::new(
                 "hub.client_recovered",
                 &[
@@ -369,9 +374,7 @@ pub fn handle(state: &mut dyn StateWrite, ctx: &TxContext<'_>, msg: HubMsg) -> R
     match msg {
         HubMsg::UpdateClient { chain, update } => update_client(state, ctx, &chain, update),
         HubMsg::SubmitMisbehaviour { chain, evidence } => {
-            let mut c = member_client(state, &chain)?;
-            client::misbehaviour(&mut c, *evidence, ctx.block.time)?;
-            client::store(state, &ns(), &hub_keys::client(&chain), &c)?;
+            member_client(&chain).misbehaviour(state, *evidence, ctx.block.time)?;
             Ok(vec![Event::new(
                 "hub.client_frozen",
                 &[("chain", chain.to_string())],
@@ -408,9 +411,8 @@ pub fn handle(state: &mut dyn StateWrite, ctx: &TxContext<'_>, msg: HubMsg) -> R
             proof,
         } => {
             causeway_chain::xchain::check_record(&namespace, &value.0)?;
-            let c = member_client(state, &chain)?;
             let path = StatePath::new(namespace.clone(), key.as_bytes().to_vec()).encode();
-            client::verify_membership(&c, height, &path, &value.0, &proof)?;
+            member_client(&chain).verify_membership(state, height, &path, &value.0, &proof)?;
             let attestation = hub_keys::attestation(&chain, height, &namespace, key.as_bytes());
             state.put(&ns(), &attestation, types::attestation_value(&value.0).0.to_vec())?;
             Ok(vec![Event::new(
@@ -465,7 +467,7 @@ fn register_split_child(
     if *child == ctx.block.chain_id || child == parent {
         return Err(Error::Lineage(format!("{child} cannot be registered as a child of {parent}")));
     }
-    if load_client(state, child)?.is_some() {
+    if is_member(state, child)? {
         return Err(Error::ClientExists(child.clone()));
     }
     if proof_height < record.height {
@@ -475,13 +477,14 @@ fn register_split_child(
         )));
     }
     // The record, proven against a header of the parent its client trusts.
-    let parent_client = member_client(state, parent)?;
+    let parent_client = member_client(parent);
     let path = StatePath::new(namespace(LINEAGE), split_record_key(record.height)).encode();
     let committed = record.encode();
-    client::verify_membership(&parent_client, proof_height, &path, &committed, proof)?;
+    parent_client.verify_membership(state, proof_height, &path, &committed, proof)?;
+    let parent_options = parent_client.options(state)?;
 
     // The child's first trusted header: decided by the validators the record names.
-    let alg = parent_client.options().hash_alg;
+    let alg = parent_options.hash_alg;
     let set = ValidatorSet::new(record.validators.clone())
         .map_err(|e| Error::Lineage(format!("the record's validators: {e}")))?;
     if header.chain_id != *child {
@@ -497,10 +500,10 @@ fn register_split_child(
         .map_err(|e| Error::Lineage(format!("the child's certificate: {e}")))?;
     let options = TrustOptions {
         chain_id: child.clone(),
-        ..parent_client.options().clone()
+        ..parent_options
     };
     let c = client::create(options, header, &set, ctx.block.time)?;
-    client::store(state, &ns(), &hub_keys::client(child), &c)?;
+    member_client(child).create(state, c)?;
     let entry = Lineage {
         parent: parent.clone(),
         split_height: record.height,
@@ -524,11 +527,8 @@ fn update_client(
     chain: &ChainId,
     update: HeaderUpdate,
 ) -> Result<Vec<Event>> {
-    let mut c = member_client(state, chain)?;
-    let key = hub_keys::client(chain);
-    match client::update(&mut c, update, ctx.block.time) {
+    match member_client(chain).update(state, update, ctx.block.time) {
         Ok(height) => {
-            client::store(state, &ns(), &key, &c)?;
             Ok(vec![Event::new(
                 "hub.client_updated",
                 &[("chain", chain.to_string()), ("height", height.to_string())],
@@ -538,8 +538,8 @@ fn update_client(
             source: NativeError::ConflictingHeader { height },
             ..
         }) => {
-            // A second valid header at a trusted height: the client froze. Keep that (the transaction succeeds).
-            client::store(state, &ns(), &key, &c)?;
+            // A second valid header at a trusted height: the client froze and is stored so (the transaction
+            // succeeds, or the freeze would be rolled back with it).
             Ok(vec![Event::new(
                 "hub.client_frozen",
                 &[("chain", chain.to_string()), ("height", height.to_string())],
@@ -556,7 +556,7 @@ fn recv_packet(
     proof: &StateProof,
 ) -> Result<Vec<Event>> {
     packet.validate()?;
-    let source = member_client(state, &packet.source)?;
+    let source = member_client(&packet.source);
     let receipt = hub_keys::receipt(&packet.source, packet.sequence);
     if state.get(&ns(), &receipt)?.is_some() {
         return Err(Error::AlreadyReceived {
@@ -566,13 +566,8 @@ fn recv_packet(
     }
     let commitment = packet.commitment();
     let path = member_path(member_keys::commitment(packet.sequence));
-    client::verify_membership(&source, proof_height, &path, &commitment.0, proof)?;
-    // Whether the destination is a member: its client's presence, without decoding it (a client holds up to
-    // 1,000 consensus states, and this runs for every packet).
-    if state
-        .get(&ns(), &hub_keys::client(&packet.destination))?
-        .is_none()
-    {
+    source.verify_membership(state, proof_height, &path, &commitment.0, proof)?;
+    if !is_member(state, &packet.destination)? {
         // Nobody to forward to: answer the source at once, forward nothing.
         let record = PacketRecord {
             commitment,
@@ -661,9 +656,8 @@ fn acknowledge(
 ) -> Result<Vec<Event>> {
     packet.validate()?;
     let record = pending(state, &packet)?;
-    let destination = member_client(state, &packet.destination)?;
     let path = member_path(member_keys::receipt(&packet.source, packet.sequence));
-    client::verify_membership(&destination, proof_height, &path, &ack.commitment().0, proof)?;
+    member_client(&packet.destination).verify_membership(state, proof_height, &path, &ack.commitment().0, proof)?;
     resolve(state, &packet, record, &Outcome::Acknowledged(ack))
 }
 
@@ -675,8 +669,8 @@ fn timeout(
 ) -> Result<Vec<Event>> {
     packet.validate()?;
     let record = pending(state, &packet)?;
-    let destination = member_client(state, &packet.destination)?;
-    let time = client::time_at(&destination, proof_height)?;
+    let destination = member_client(&packet.destination);
+    let time = destination.time_at(state, proof_height)?;
     if !packet.expired_at(proof_height, time) {
         return Err(Error::NotExpired {
             source_chain: packet.source,
@@ -684,7 +678,7 @@ fn timeout(
         });
     }
     let path = member_path(member_keys::receipt(&packet.source, packet.sequence));
-    client::verify_non_membership(&destination, proof_height, &path, proof)?;
+    destination.verify_non_membership(state, proof_height, &path, proof)?;
     resolve(state, &packet, record, &Outcome::TimedOut)
 }
 
@@ -717,10 +711,9 @@ fn prove_prepare(
         // Too late for this leg, hence for the deal: nothing more to verify.
         return decide(state, &id, Decision::Abort);
     }
-    let chain = member_client(state, &leg.chain)?;
     let path = member_path(member_keys::prepared(&id, index));
-    client::verify_membership(
-        &chain,
+    member_client(&leg.chain).verify_membership(
+        state,
         proof_height,
         &path,
         &spec.prepared_commitment(index).0,

@@ -31,6 +31,13 @@
 //!
 //! ## Memory
 //! At most [`TrustOptions::max_consensus_states`] heights are kept; the oldest is dropped first.
+//!
+//! ## Stored by parts
+//! A chain hosting a client keeps the [`ClientState`], the list of kept heights and each [`TrustedHeight`] under
+//! keys of their own, so that a proof reads two small values instead of every kept height. For one operation it
+//! loads a *partial* client ([`NativeClient::partial`]) holding the heights that operation reads
+//! ([`heights_for_update`], [`heights_for_misbehaviour`], or the proof's height) and writes back what changed;
+//! [`prune`] is the one rule for which heights to drop.
 
 pub mod predicates;
 
@@ -69,6 +76,9 @@ pub enum NativeError {
     /// Trust options that cannot work.
     #[error("invalid trust options: {0}")]
     InvalidOptions(&'static str),
+    /// The parts a host stored do not make a client.
+    #[error("client parts do not fit together: {0}")]
+    InvalidParts(&'static str),
     /// The update builds on a height the client does not (or no longer) trust.
     #[error("no trusted consensus state at height {height} to build on")]
     UnknownTrustedHeight {
@@ -380,12 +390,67 @@ impl Canonical for Misbehaviour {
     }
 }
 
+impl Canonical for TrustedHeight {
+    const KIND: &'static str = "native trusted height";
+    /// 8 + 32 + (8 + 4 + 32 + 4 + 32) bytes, with room for the time's encoding.
+    const MAX_LEN: usize = 1 + 128;
+    fn validate(&self) -> Result<(), CodecError> {
+        if self.consensus_state.root.len() != 32 || self.consensus_state.next_validators_hash.len() != 32 {
+            return Err(CodecError::Invalid {
+                kind: Self::KIND,
+                reason: "consensus state hashes must be 32 bytes".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The kept heights (strictly increasing) a header update reads: the height it builds on, the header's own height
+/// or its neighbours (for the time-order checks of a gap fill), and the latest (for the client's status).
+pub fn heights_for_update(kept: &[u64], update: &HeaderUpdate) -> Vec<u64> {
+    let height = update.header.height;
+    let mut heights = vec![update.trusted_height];
+    match kept.binary_search(&height) {
+        Ok(_) => heights.push(height),
+        Err(at) => {
+            heights.extend(at.checked_sub(1).and_then(|i| kept.get(i)));
+            heights.extend(kept.get(at));
+        }
+    }
+    heights.extend(kept.last());
+    only_kept(kept, heights)
+}
+
+/// The kept heights misbehaviour evidence reads: the heights both headers build on, and the latest.
+pub fn heights_for_misbehaviour(kept: &[u64], evidence: &Misbehaviour) -> Vec<u64> {
+    let mut heights = vec![evidence.first.trusted_height, evidence.second.trusted_height];
+    heights.extend(kept.last());
+    only_kept(kept, heights)
+}
+
+fn only_kept(kept: &[u64], mut heights: Vec<u64>) -> Vec<u64> {
+    heights.sort_unstable();
+    heights.dedup();
+    heights.retain(|h| kept.binary_search(h).is_ok());
+    heights
+}
+
+/// Drop the oldest of `kept` (strictly increasing) until at most `max` remain; returns the dropped heights.
+pub fn prune(kept: &mut Vec<u64>, max: u32) -> Vec<u64> {
+    let excess = kept.len().saturating_sub(max as usize);
+    kept.drain(..excess).collect()
+}
+
 /// The light client of one native Causeway chain.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, Serialize)]
 pub struct NativeClient {
     state: ClientState,
-    /// Trusted heights, strictly increasing, never empty, at most `max_consensus_states`.
+    /// Trusted heights, strictly increasing, at most `max_consensus_states`; never empty unless `partial`.
     consensus_states: Vec<TrustedHeight>,
+    /// Holds only some of the client's heights (see [`NativeClient::partial`]): it never prunes, the host does.
+    #[borsh(skip)]
+    #[serde(skip)]
+    partial: bool,
 }
 
 impl NativeClient {
@@ -403,7 +468,50 @@ impl NativeClient {
         Ok(NativeClient {
             state,
             consensus_states: vec![trusted],
+            partial: false,
         })
+    }
+
+    /// A client made of its state and only `some` of its trusted heights, for one operation of a host that stores
+    /// each height under its own key: a proof needs the proof's height, an update [`heights_for_update`],
+    /// evidence [`heights_for_misbehaviour`]. It behaves as the whole client would for that operation, except
+    /// that it never drops old heights (the host applies [`prune`] to the full list).
+    pub fn partial(state: ClientState, some: Vec<TrustedHeight>) -> Result<Self, NativeError> {
+        let corrupt = NativeError::InvalidParts;
+        state.options.check()?;
+        if some.windows(2).any(|w| w[0].height >= w[1].height) {
+            return Err(corrupt("consensus states not in strictly increasing height order"));
+        }
+        if some.last().is_some_and(|t| t.height > state.latest_height) {
+            return Err(corrupt("a consensus state above the latest height"));
+        }
+        if some.iter().any(|t| t.validate().is_err()) {
+            return Err(corrupt("consensus state hashes must be 32 bytes"));
+        }
+        Ok(NativeClient {
+            state,
+            consensus_states: some,
+            partial: true,
+        })
+    }
+
+    /// A whole client from its state and every kept height (as a host that stores them by parts reassembles it);
+    /// checked as a decoded client is.
+    pub fn whole(state: ClientState, all: Vec<TrustedHeight>) -> Result<Self, String> {
+        NativeClient::try_from(NativeClientParts {
+            state,
+            consensus_states: all,
+        })
+    }
+
+    /// The state and the trusted heights this client holds.
+    pub fn into_parts(self) -> (ClientState, Vec<TrustedHeight>) {
+        (self.state, self.consensus_states)
+    }
+
+    /// True for a client holding only some of its heights ([`NativeClient::partial`]).
+    pub fn is_partial(&self) -> bool {
+        self.partial
     }
 
     /// The client state.
@@ -516,10 +624,10 @@ impl NativeClient {
         is_before_later_trusted(verified.consensus_state.time, later)?;
         self.state.latest_height = self.state.latest_height.max(verified.height);
         self.consensus_states.insert(at, verified);
-        let max = self.state.options.max_consensus_states as usize;
-        if self.consensus_states.len() > max {
-            let excess = self.consensus_states.len() - max;
-            self.consensus_states.drain(..excess);
+        if !self.partial {
+            let mut kept: Vec<u64> = self.consensus_states.iter().map(|t| t.height).collect();
+            let dropped = prune(&mut kept, self.state.options.max_consensus_states).len();
+            self.consensus_states.drain(..dropped);
         }
         Ok(())
     }
@@ -716,6 +824,7 @@ impl TryFrom<NativeClientParts> for NativeClient {
         Ok(NativeClient {
             state,
             consensus_states,
+            partial: false,
         })
     }
 }

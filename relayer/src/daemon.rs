@@ -244,20 +244,15 @@ pub async fn status(cfg: RelayerConfig) -> Result<serde_json::Value, RelayError>
     let mut clients = vec![];
     for m in &cfg.members {
         let of = ChainId::new(&m.id).map_err(|e| RelayError::Config(e.to_string()))?;
-        let on_hub = hub
-            .value(
-                &causeway_chain::xchain::types::namespace(causeway_chain::xchain::types::HUB_NAMESPACE),
-                &causeway_chain::xchain::types::hub_keys::client(&of),
-            )
-            .await?
-            .and_then(|raw| {
-                <causeway_light_client::NativeClient as causeway_light_client::Canonical>::decode(&raw).ok()
-            });
+        let slot = causeway_chain::xchain::client::Slot::of_member(&of);
+        let on_hub = hub.value(slot.namespace(), slot.key()).await?.and_then(|raw| {
+            <causeway_light_client::native::ClientState as causeway_light_client::Canonical>::decode(&raw).ok()
+        });
         clients.push(serde_json::json!({
             "host": hub.id().to_string(),
             "client_of": of.to_string(),
-            "latest_height": on_hub.as_ref().map(|c| c.latest_height()),
-            "frozen": on_hub.as_ref().map(|c| c.client_state().frozen_height.is_some()),
+            "latest_height": on_hub.as_ref().map(|c| c.latest_height),
+            "frozen": on_hub.as_ref().map(|c| c.frozen_height.is_some()),
         }));
     }
     Ok(serde_json::json!({

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use causeway_chain::message::{Bytes, Message};
 use causeway_chain::xchain::types::{hub_keys, member_keys, namespace, HUB_NAMESPACE, NAMESPACE};
+use causeway_chain::xchain::client::Slot;
 use causeway_chain::xchain::EndpointMsg;
 use causeway_hub::HubMsg;
-use causeway_light_client::{
-    Canonical, ChainId, LightClient, Namespace, NativeClient, SecretKey, StateProof,
-};
+use causeway_light_client::native::{ClientState, TrustedHeight};
+use causeway_light_client::{Canonical, ChainId, Namespace, SecretKey, StateProof};
 use futures::future::join_all;
 use tokio::sync::{mpsc, watch};
 
@@ -513,27 +513,54 @@ impl Engine {
     }
 
     /// The hub's client of `member`, or `member`'s client of the hub.
-    async fn client_on(&self, host: &ChainId, of: &ChainId) -> Result<NativeClient, RelayError> {
-        let (handle, ns, key) = if host == self.hub.id() {
-            (&self.hub, namespace(HUB_NAMESPACE), hub_keys::client(of))
-        } else {
-            (
-                self.chain(host)?,
-                namespace(NAMESPACE),
-                member_keys::CLIENT.to_vec(),
-            )
+    /// `host`'s client of `of`: its state and kept heights (two small reads; heights are read one by one, as
+    /// needed, with [`Engine::trusted_on`]).
+    async fn client_on(&self, host: &ChainId, of: &ChainId) -> Result<RemoteClient, RelayError> {
+        let (handle, slot) = self.slot_on(host, of)?;
+        let inconsistent = |what: &str, e: &dyn std::fmt::Display| RelayError::Inconsistent {
+            chain: host.clone(),
+            reason: format!("its client of {of}: {what} does not decode: {e}"),
         };
         let raw = handle
-            .value(&ns, &key)
+            .value(slot.namespace(), slot.key())
             .await?
             .ok_or_else(|| RelayError::NoClient {
                 host: host.clone(),
                 of: of.clone(),
             })?;
-        NativeClient::decode(&raw).map_err(|e| RelayError::Inconsistent {
-            chain: host.clone(),
-            reason: format!("its client of {of} does not decode: {e}"),
+        let state = ClientState::decode(&raw).map_err(|e| inconsistent("the client state", &e))?;
+        let kept: Vec<u64> = match handle.value(slot.namespace(), &slot.heights_key()).await? {
+            Some(raw) => borsh::from_slice(&raw).map_err(|e| inconsistent("the kept heights", &e))?,
+            None => Vec::new(),
+        };
+        Ok(RemoteClient { state, kept })
+    }
+
+    fn slot_on(&self, host: &ChainId, of: &ChainId) -> Result<(&ChainHandle, Slot), RelayError> {
+        Ok(if host == self.hub.id() {
+            (&self.hub, Slot::of_member(of))
+        } else {
+            (self.chain(host)?, Slot::of_hub())
         })
+    }
+
+    /// What `host`'s client of `of` keeps about `height`, if it trusts that height.
+    async fn trusted_on(
+        &self,
+        host: &ChainId,
+        of: &ChainId,
+        height: u64,
+    ) -> Result<Option<TrustedHeight>, RelayError> {
+        let (handle, slot) = self.slot_on(host, of)?;
+        let Some(raw) = handle.value(slot.namespace(), &slot.height_key(height)).await? else {
+            return Ok(None);
+        };
+        TrustedHeight::decode(&raw)
+            .map(Some)
+            .map_err(|e| RelayError::Inconsistent {
+                chain: host.clone(),
+                reason: format!("its client of {of}: height {height} does not decode: {e}"),
+            })
     }
 
     /// The update message moving `host`'s client of `of` to `height`, unless it already trusts that height. The
@@ -555,10 +582,10 @@ impl Engine {
             Some(&t) if t < height => t,
             _ => {
                 let client = self.client_on(host, of).await?;
-                if client.consensus_state(height).is_some() {
+                if client.trusts(height) {
                     return Ok(None);
                 }
-                let trusted = client.latest_height();
+                let trusted = client.state.latest_height;
                 if trusted >= height {
                     return Err(RelayError::Inconsistent {
                         chain: host.clone(),
@@ -951,9 +978,10 @@ impl Engine {
 
     async fn refresh(&self, host: &ChainId, of: &ChainId) -> Result<Option<Batch>, RelayError> {
         let client = self.client_on(host, of).await?;
-        let trusted_time = client
-            .consensus_state(client.latest_height())
-            .map(|c| c.time)
+        let trusted_time = self
+            .trusted_on(host, of, client.state.latest_height)
+            .await?
+            .map(|t| t.consensus_state.time)
             .unwrap_or_default();
         let host_time = self.tips.get(host).map(|t| t.time).unwrap_or_default();
         // Times are nanoseconds since the epoch.
@@ -966,7 +994,8 @@ impl Engine {
             })
             .set((age_ns / 1_000_000_000) as i64);
         let period_ns = client
-            .options()
+            .state
+            .options
             .trusting_period_secs
             .saturating_mul(1_000_000_000);
         let (num, den) = self.cfg.refresh_fraction;
@@ -1047,7 +1076,7 @@ impl Engine {
 
     async fn watch_pair(&self, host: &ChainId, of: &ChainId) -> Result<Watch, RelayError> {
         let client = self.client_on(host, of).await?;
-        if client.client_state().frozen_height.is_some() {
+        if client.state.frozen_height.is_some() {
             return Ok(Watch::Frozen);
         }
         let empty = Watched::default();
@@ -1057,26 +1086,27 @@ impl Engine {
         let mut checked = w.checked;
         let mut base = None;
         let mut fetched = 0;
-        for t in client.trusted_heights() {
-            if t.height <= w.checked || w.own.contains(&t.height) {
-                checked = checked.max(t.height);
-                base = Some(t.height);
+        for &height in &client.kept {
+            if height <= w.checked || w.own.contains(&height) {
+                checked = checked.max(height);
+                base = Some(height);
                 continue;
             }
-            if t.height > tip || fetched == WATCH_HEADERS {
+            if height > tip || fetched == WATCH_HEADERS {
                 // The chain has not shown this height yet (to this relayer), or enough for one check: later.
                 break;
             }
             fetched += 1;
-            let shown = chain.header_hash(t.height).await?;
+            let Some(t) = self.trusted_on(host, of, height).await? else {
+                // Pruned since the heights were read: nothing to compare.
+                continue;
+            };
+            let shown = chain.header_hash(height).await?;
             if shown != t.header_hash {
-                return Ok(Watch::Conflict {
-                    height: t.height,
-                    base,
-                });
+                return Ok(Watch::Conflict { height, base });
             }
-            checked = t.height;
-            base = Some(t.height);
+            checked = height;
+            base = Some(height);
         }
         Ok(Watch::Clean(checked))
     }
@@ -1281,6 +1311,18 @@ const WATCH_HEADERS: usize = 64;
 
 /// What the misbehaviour watch knows of one client.
 #[derive(Debug, Default)]
+/// A chain's light client of another, as the relayer reads it: the client state and the kept heights.
+struct RemoteClient {
+    state: ClientState,
+    kept: Vec<u64>,
+}
+
+impl RemoteClient {
+    fn trusts(&self, height: u64) -> bool {
+        self.kept.binary_search(&height).is_ok()
+    }
+}
+
 struct Watched {
     /// Trusted heights up to here were compared (or came from this relayer).
     checked: u64,

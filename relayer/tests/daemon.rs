@@ -709,17 +709,24 @@ async fn a_gateway_failing_for_seconds_is_retried_with_backoff_and_loses_and_dup
     );
 }
 
-/// The hub's client of `of`, read from the hub's state.
+/// The hub's whole client of `of`, read part by part from the hub's state at one height.
 async fn hub_client(net: &Alliance, of: &ChainId) -> causeway_light_client::NativeClient {
-    use causeway_chain::xchain::types::{hub_keys, namespace, HUB_NAMESPACE};
+    use causeway_chain::xchain::client::Slot;
+    use causeway_light_client::native::{ClientState, TrustedHeight};
     use causeway_light_client::Canonical;
-    let v = net
-        .hub
-        .gateway
-        .state(&namespace(HUB_NAMESPACE), &hub_keys::client(of), None)
-        .await
-        .unwrap();
-    causeway_light_client::NativeClient::decode(&v.value.unwrap().0).unwrap()
+    let slot = Slot::of_member(of);
+    let gw = &net.hub.gateway;
+    let head = gw.state(slot.namespace(), slot.key(), None).await.unwrap();
+    let at = Some(head.height);
+    let state = ClientState::decode(&head.value.unwrap().0).unwrap();
+    let heights = gw.state(slot.namespace(), &slot.heights_key(), at).await.unwrap();
+    let kept: Vec<u64> = borsh::from_slice(&heights.value.unwrap().0).unwrap();
+    let mut all = vec![];
+    for h in kept {
+        let v = gw.state(slot.namespace(), &slot.height_key(h), at).await.unwrap();
+        all.push(TrustedHeight::decode(&v.value.unwrap().0).unwrap());
+    }
+    causeway_light_client::NativeClient::whole(state, all).unwrap()
 }
 
 /// Frozen-client events on every chain (the hub's clients of members, the members' clients of the hub).

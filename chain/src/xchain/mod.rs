@@ -36,6 +36,8 @@ use crate::state::{Overlay, StateRead, StateWrite};
 pub mod client;
 pub mod types;
 
+use client::Slot;
+
 use types::{
     escrow_address, hub_keys, hub_path, lock_address, member_keys, module_address, namespace, Ack,
     AtomicSpec, Decision, DenomTrace, LegState, Outcome, Packet, Payload, TransferData, MODULE, NAMESPACE,
@@ -409,8 +411,7 @@ pub fn handle(state: &mut dyn StateWrite, ctx: &TxContext<'_>, msg: EndpointMsg)
             let record = check_record(&namespace, &value.0)?;
             let hub = hub_client(state)?;
             let path = hub_path(hub_keys::attestation(&chain, height, &namespace, key.as_bytes()));
-            client::verify_membership(
-                &hub,
+            hub.verify_membership(state,
                 proof_height,
                 &path,
                 &types::attestation_value(&value.0).0,
@@ -439,22 +440,23 @@ pub fn handle(state: &mut dyn StateWrite, ctx: &TxContext<'_>, msg: EndpointMsg)
 
 /// Apply one endpoint governance decision. Checks everything before writing.
 pub fn governance(state: &mut dyn StateWrite, ctx: &TxContext<'_>, gov: EndpointGov) -> Result<Vec<Event>> {
-    let ns = namespace(NAMESPACE);
     match gov {
         EndpointGov::CreateHubClient {
             options,
             header,
             next_validators,
         } => {
-            if let Some(existing) = client::load(state, &ns, member_keys::CLIENT)? {
-                return Err(Error::ClientExists(existing.options().chain_id.clone()));
+            let slot = Slot::of_hub();
+            if let Some(existing) = slot.client_state(state)? {
+                return Err(Error::ClientExists(existing.options.chain_id));
             }
+            let hub = options.chain_id.clone();
             let c = client::create(options, &header, &next_validators, ctx.block.time)?;
-            client::store(state, &ns, member_keys::CLIENT, &c)?;
+            slot.create(state, c)?;
             Ok(vec![Event::new(
                 "xchain.hub_client_created",
                 &[
-                    ("hub", c.options().chain_id.to_string()),
+                    ("hub", hub.to_string()),
                     ("height", header.height.to_string()),
                 ],
             )])
@@ -463,9 +465,7 @@ pub fn governance(state: &mut dyn StateWrite, ctx: &TxContext<'_>, gov: Endpoint
             header,
             next_validators,
         } => {
-            let mut c = hub_client(state)?;
-            client::recover(&mut c, &header, &next_validators, ctx.block.time)?;
-            client::store(state, &ns, member_keys::CLIENT, &c)?;
+            Slot::of_hub().recover(state, &header, &next_validators, ctx.block.time)?;
             Ok(vec![Event::new(
                 "xchain.hub_client_recovered",
                 &[("height", header.height.to_string())],
@@ -502,13 +502,18 @@ pub fn record_verified(
         == Some(&types::attestation_value(value).0[..]))
 }
 
-/// The hub client, if created.
+/// The whole hub client (every kept height), if created: for tools and tests.
 pub fn load_hub_client(state: &(impl StateRead + ?Sized)) -> Result<Option<NativeClient>> {
-    client::load(state, &namespace(NAMESPACE), member_keys::CLIENT)
+    Slot::of_hub().load(state)
 }
 
-fn hub_client(state: &(impl StateRead + ?Sized)) -> Result<NativeClient> {
-    load_hub_client(state)?.ok_or(Error::NoHubClient)
+/// The hub client's slot, checked to hold a client.
+fn hub_client(state: &(impl StateRead + ?Sized)) -> Result<Slot> {
+    let slot = Slot::of_hub();
+    if !slot.exists(state)? {
+        return Err(Error::NoHubClient);
+    }
+    Ok(slot)
 }
 
 fn update_hub_client(
@@ -516,11 +521,8 @@ fn update_hub_client(
     ctx: &TxContext<'_>,
     update: HeaderUpdate,
 ) -> Result<Vec<Event>> {
-    let mut c = hub_client(state)?;
-    let ns = namespace(NAMESPACE);
-    match client::update(&mut c, update, ctx.block.time) {
+    match Slot::of_hub().update(state, update, ctx.block.time) {
         Ok(height) => {
-            client::store(state, &ns, member_keys::CLIENT, &c)?;
             Ok(vec![Event::new(
                 "xchain.hub_client_updated",
                 &[("height", height.to_string())],
@@ -530,8 +532,8 @@ fn update_hub_client(
             source: NativeError::ConflictingHeader { height },
             ..
         }) => {
-            // A second valid header at a trusted height: the client froze. Keep that (the transaction succeeds).
-            client::store(state, &ns, member_keys::CLIENT, &c)?;
+            // A second valid header at a trusted height: the client froze and is stored so (the transaction
+            // succeeds, or the freeze would be rolled back with it).
             Ok(vec![Event::new(
                 "xchain.hub_client_frozen",
                 &[("height", height.to_string())],
@@ -546,9 +548,7 @@ fn hub_misbehaviour(
     ctx: &TxContext<'_>,
     evidence: Misbehaviour,
 ) -> Result<Vec<Event>> {
-    let mut c = hub_client(state)?;
-    client::misbehaviour(&mut c, evidence, ctx.block.time)?;
-    client::store(state, &namespace(NAMESPACE), member_keys::CLIENT, &c)?;
+    Slot::of_hub().misbehaviour(state, evidence, ctx.block.time)?;
     Ok(vec![Event::new("xchain.hub_client_frozen", &[])])
 }
 
@@ -784,7 +784,7 @@ fn recv_packet(
         });
     }
     let path = hub_path(hub_keys::forward(own, &packet.source, packet.sequence));
-    client::verify_membership(&hub, proof_height, &path, &packet.commitment().0, proof)?;
+    hub.verify_membership(state, proof_height, &path, &packet.commitment().0, proof)?;
     let applied = all_or_nothing(state, |s| apply_payload(s, &packet))?;
     let ack = match applied {
         Ok(()) => Ack::Success,
@@ -856,7 +856,7 @@ fn resolve_packet(
     }
     let hub = hub_client(state)?;
     let path = hub_path(hub_keys::outcome(own, packet.sequence));
-    client::verify_membership(&hub, proof_height, &path, &outcome.commitment().0, proof)?;
+    hub.verify_membership(state, proof_height, &path, &outcome.commitment().0, proof)?;
     state.delete(&ns, &key)?;
     if outcome.is_failure() {
         refund(state, &packet)?;
@@ -950,7 +950,7 @@ fn apply_decision(
     let id = spec.id();
     let hub = hub_client(state)?;
     let path = hub_path(hub_keys::decision(&id));
-    client::verify_membership(&hub, proof_height, &path, &decision.commitment(&id).0, proof)?;
+    hub.verify_membership(state, proof_height, &path, &decision.commitment(&id).0, proof)?;
     let next = match (leg_state(state, &id, index)?, decision) {
         (Some(LegState::Prepared), Decision::Commit) => {
             assets::transfer(state, lock_address(), leg.to, &leg.denom, leg.amount)?;

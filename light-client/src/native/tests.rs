@@ -836,3 +836,47 @@ proptest! {
         let _ = StatePath::decode(&bytes);
     }
 }
+
+#[test]
+fn an_update_reads_its_base_its_neighbours_and_the_latest() {
+    let c = chain(4, 12);
+    let kept = [2, 5, 9, 12];
+    assert_eq!(heights_for_update(&kept, &c.update(2, 7)), vec![2, 5, 9, 12]);
+    assert_eq!(heights_for_update(&kept, &c.update(5, 9)), vec![5, 9, 12]);
+    // A base that is not kept is not read (the update then fails as the whole client's would).
+    assert_eq!(heights_for_update(&kept, &c.update(3, 11)), vec![9, 12]);
+    assert_eq!(heights_for_update(&[1], &c.update(1, 4)), vec![1]);
+    assert_eq!(
+        heights_for_misbehaviour(&kept, &c.misbehaviour(5, 10)),
+        vec![5, 12]
+    );
+    let mut heights = vec![1, 2, 3, 4];
+    assert_eq!(prune(&mut heights, 2), vec![1, 2]);
+    assert_eq!(heights, vec![3, 4]);
+    assert!(prune(&mut heights, 2).is_empty());
+}
+
+#[test]
+fn a_partial_client_checks_its_parts_and_never_prunes() {
+    let c = chain(4, 6);
+    let mut options = c.options();
+    options.max_consensus_states = 1;
+    let (state, held) = c.client(3, options).into_parts();
+    assert!(NativeClient::partial(state.clone(), vec![]).is_ok());
+    let mut above = held.clone();
+    above[0].height = 4;
+    assert!(matches!(
+        NativeClient::partial(state.clone(), above),
+        Err(NativeError::InvalidParts(_))
+    ));
+    let mut short = held.clone();
+    short[0].consensus_state.root.pop();
+    assert!(NativeClient::partial(state.clone(), short).is_err());
+    let mut partial = NativeClient::partial(state, held).unwrap();
+    assert!(partial.is_partial());
+    partial.verify_header(c.update(3, 5), c.now_after(6)).unwrap();
+    // Two heights held although at most one is kept: dropping is the host's (it holds the full list).
+    assert_eq!(partial.trusted_heights().len(), 2);
+    let (state, held) = partial.into_parts();
+    assert!(NativeClient::whole(state, held).is_err(), "a whole client holds at most max heights");
+}

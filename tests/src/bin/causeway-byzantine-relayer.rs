@@ -22,8 +22,9 @@ use causeway_chain::xchain::types::{
 };
 use causeway_chain::xchain::EndpointMsg;
 use causeway_hub::HubMsg;
-use causeway_light_client::native::HeaderUpdate;
-use causeway_light_client::{Canonical, ChainId, LightClient, NativeClient, SecretKey, StateProof};
+use causeway_chain::xchain::client::Slot;
+use causeway_light_client::native::{ClientState, HeaderUpdate};
+use causeway_light_client::{Canonical, ChainId, SecretKey, StateProof};
 use clap::Parser;
 use serde_json::json;
 
@@ -151,18 +152,38 @@ async fn pending_packet(source: &Chain, height: u64, search: u64) -> Result<Pack
     bail!("no packet of {} is pending at height {height} (searched heights {floor}..={height})", source.id)
 }
 
-async fn client_on_hub(hub: &Chain, of: &ChainId) -> Result<NativeClient> {
-    let tip = hub.tip().await?;
-    let (raw, _) = hub.prove(HUB_NAMESPACE, &hub_keys::client(of), tip).await?;
-    let raw = raw.with_context(|| format!("the hub has no client of {of}"))?;
-    Ok(NativeClient::decode(&raw)?)
+/// A light client as read from its host's state: its state and the heights it keeps.
+struct SeenClient {
+    state: ClientState,
+    kept: Vec<u64>,
 }
 
-async fn client_of_hub(member: &Chain) -> Result<NativeClient> {
-    let tip = member.tip().await?;
-    let (raw, _) = member.prove(NAMESPACE, member_keys::CLIENT, tip).await?;
-    let raw = raw.with_context(|| format!("{} has no client of the hub", member.id))?;
-    Ok(NativeClient::decode(&raw)?)
+impl SeenClient {
+    fn latest_height(&self) -> u64 {
+        self.state.latest_height
+    }
+
+    fn trusts(&self, height: u64) -> bool {
+        self.kept.binary_search(&height).is_ok()
+    }
+}
+
+async fn read_client(host: &Chain, namespace: &str, slot: &Slot) -> Result<SeenClient> {
+    let tip = host.tip().await?;
+    let (raw, _) = host.prove(namespace, slot.key(), tip).await?;
+    let raw = raw.with_context(|| format!("{} has no such client", host.id))?;
+    let state = ClientState::decode(&raw)?;
+    let (raw, _) = host.prove(namespace, &slot.heights_key(), tip).await?;
+    let kept = borsh::from_slice(&raw.with_context(|| format!("{} keeps no heights", host.id))?)?;
+    Ok(SeenClient { state, kept })
+}
+
+async fn client_on_hub(hub: &Chain, of: &ChainId) -> Result<SeenClient> {
+    read_client(hub, HUB_NAMESPACE, &Slot::of_member(of)).await
+}
+
+async fn client_of_hub(member: &Chain) -> Result<SeenClient> {
+    read_client(member, NAMESPACE, &Slot::of_hub()).await
 }
 
 async fn run(args: Args) -> Result<serde_json::Value> {
@@ -178,7 +199,7 @@ async fn run(args: Args) -> Result<serde_json::Value> {
     let packet = pending_packet(&source, height, args.search).await?;
     let client = client_on_hub(&hub, &source.id).await?;
     let mut outcomes = serde_json::Map::new();
-    if client.consensus_state(height).is_none() {
+    if !client.trusts(height) {
         let update = source.header_update(client.latest_height(), height).await?;
         let refused = hub
             .attempt(

@@ -26,8 +26,17 @@
 //! [`HubMsg::RegisterSplitChild`] proves a member's split record with that member's client and creates the child's
 //! client from a child header signed by the validators the record names (the parent's governance chose them); the
 //! hub remembers where the child comes from ([`lineage`]). The child is then a member like any other. Not yet: moving
-//! the parent's routes for the departed namespaces (packets are addressed by chain), and merges (registering the
-//! merged chain and retiring both parents' clients once their packets in flight are drained).
+//! the parent's routes for the departed namespaces (packets are addressed by chain).
+//!
+//! [`HubMsg::RegisterMerged`] proves both parents' merge-out records (each with its parent's client, at or after
+//! the parent's final height), checks that they describe one merge (each names the other as partner, the same
+//! merged chain, validators and profile, disjoint namespaces), and creates the merged chain's client from a header
+//! signed by the validators the records name. Both parents are then *retired* ([`retired`]): a packet addressed
+//! to a retired chain is answered at once with an error acknowledgement naming its successor (the source
+//! refunds), a packet forwarded to it before the merge is resolved by its receipt or, since the parent never
+//! produces another block, by a proof of absence at any height from its final height on (a timeout, refunded);
+//! its client accepts no header past the final height. Proofs up to the final height still verify, so every
+//! packet in flight drains; none is lost or executed twice.
 //!
 //! ## Data verification
 //! [`HubMsg::AttestRecord`] proves a member's data record at a height with that member's client and stores an
@@ -44,7 +53,9 @@
 use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use causeway_chain::exec::lineage::{split_record_key, SplitRecord, LINEAGE};
+use causeway_chain::exec::lineage::{
+    merge_out_record_key, split_record_key, MergeOutRecord, SplitRecord, LINEAGE,
+};
 use causeway_chain::exec::{get_typed, put_typed, Event, Extension, Fail, TxContext};
 use causeway_chain::message::{Bytes, GovAction, Message};
 use causeway_chain::state::{StateRead, StateWrite};
@@ -140,6 +151,17 @@ pub enum HubMsg {
         /// The atomic transaction.
         spec: AtomicSpec,
     },
+    /// Register the chain two members merged into (anyone; a relayer): both merge-out records are proven with
+    /// their parents' clients, and the merged chain's client is created from a header signed by more than 2/3 of
+    /// the validators the records name. Both parents are retired (see the crate documentation).
+    RegisterMerged {
+        /// The two parents' sides, each proven with that parent's client.
+        parents: Box<[MergedParent; 2]>,
+        /// A header of the merged chain, signed by the records' validators and naming them as the next set too.
+        header: Box<Header>,
+        /// Its commit certificate.
+        commit: CommitCertificate,
+    },
     /// Register the child of a split its parent committed (anyone; a relayer): the parent's split record is proven
     /// with the parent's client, and the child's client is created from a child header signed by more than 2/3
     /// of the validators that record names — no governance vote, the parent's governance already chose them.
@@ -228,6 +250,43 @@ pub struct PacketRecord {
 pub struct AtomicRecord {
     /// One flag per leg.
     pub prepared: Vec<bool>,
+}
+
+/// One parent's side of a merge, as [`HubMsg::RegisterMerged`] carries it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct MergedParent {
+    /// Parent height of the proof (at or after its final height).
+    pub proof_height: u64,
+    /// The merge-out record as the parent committed it.
+    pub record: MergeOutRecord,
+    /// Proof of the record under the parent's `sys/lineage` merge-out key.
+    pub proof: StateProof,
+}
+
+/// Where a member registered as a merged chain comes from (under [`hub_keys::merged_from`]).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Merger {
+    /// Each parent, its final height and its merge-out record's hash, in the order registered.
+    pub parents: Vec<(ChainId, u64, Hash)>,
+}
+
+/// What the hub keeps of a member that merged out (under [`hub_keys::retired`]).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Retired {
+    /// The merged chain it went into.
+    pub successor: ChainId,
+    /// Its final height: it produces no block after it.
+    pub final_height: u64,
+}
+
+/// The parents of member `chain`, if it was registered as a merged chain.
+pub fn merger(state: &(impl StateRead + ?Sized), chain: &ChainId) -> Result<Option<Merger>> {
+    Ok(get_typed(state, &ns(), &hub_keys::merged_from(chain))?)
+}
+
+/// The successor of member `chain`, if it merged out.
+pub fn retired(state: &(impl StateRead + ?Sized), chain: &ChainId) -> Result<Option<Retired>> {
+    Ok(get_typed(state, &ns(), &hub_keys::retired(chain))?)
 }
 
 /// Where a member registered as a successor comes from (under [`hub_keys::lineage`]).
@@ -433,6 +492,11 @@ pub fn handle(state: &mut dyn StateWrite, ctx: &TxContext<'_>, msg: HubMsg) -> R
             header,
             commit,
         } => register_split_child(state, ctx, &parent, proof_height, &record, &proof, &header, &commit),
+        HubMsg::RegisterMerged {
+            parents,
+            header,
+            commit,
+        } => register_merged(state, ctx, &parents, &header, &commit),
         HubMsg::AbortExpired { spec } => {
             spec.validate()?;
             let id = spec.id();
@@ -485,19 +549,7 @@ fn register_split_child(
 
     // The child's first trusted header: decided by the validators the record names.
     let alg = parent_options.hash_alg;
-    let set = ValidatorSet::new(record.validators.clone())
-        .map_err(|e| Error::Lineage(format!("the record's validators: {e}")))?;
-    if header.chain_id != *child {
-        return Err(Error::Lineage(format!("the header is of {}, not of {child}", header.chain_id)));
-    }
-    if header.validators_hash != set.hash(alg) {
-        return Err(Error::Lineage("the header's validators are not the ones the record names".into()));
-    }
-    if commit.height != header.height || commit.block_id != header.hash(alg) {
-        return Err(Error::Lineage("the certificate decides another block than the header".into()));
-    }
-    verify_commit(child.as_str(), &set, commit)
-        .map_err(|e| Error::Lineage(format!("the child's certificate: {e}")))?;
+    let set = check_successor_header(child, &record.validators, alg, header, commit)?;
     let options = TrustOptions {
         chain_id: child.clone(),
         ..parent_options
@@ -521,12 +573,133 @@ fn register_split_child(
     )])
 }
 
+/// The first trusted header of a successor chain: of `chain`, decided by the `validators` its parent(s) named
+/// (more than 2/3 of them signed `commit`, which is for this header); returns the set.
+fn check_successor_header(
+    chain: &ChainId,
+    validators: &[causeway_light_client::Validator],
+    alg: causeway_light_client::HashAlg,
+    header: &Header,
+    commit: &CommitCertificate,
+) -> Result<ValidatorSet> {
+    let set = ValidatorSet::new(validators.to_vec())
+        .map_err(|e| Error::Lineage(format!("the record's validators: {e}")))?;
+    if header.chain_id != *chain {
+        return Err(Error::Lineage(format!("the header is of {}, not of {chain}", header.chain_id)));
+    }
+    if header.validators_hash != set.hash(alg) {
+        return Err(Error::Lineage("the header's validators are not the ones the record names".into()));
+    }
+    if commit.height != header.height || commit.block_id != header.hash(alg) {
+        return Err(Error::Lineage("the certificate decides another block than the header".into()));
+    }
+    verify_commit(chain.as_str(), &set, commit)
+        .map_err(|e| Error::Lineage(format!("the successor's certificate: {e}")))?;
+    Ok(set)
+}
+
+/// [`HubMsg::RegisterMerged`]: every check before any write.
+fn register_merged(
+    state: &mut dyn StateWrite,
+    ctx: &TxContext<'_>,
+    parents: &[MergedParent; 2],
+    header: &Header,
+    commit: &CommitCertificate,
+) -> Result<Vec<Event>> {
+    let [first, second] = parents;
+    let (a, b) = (&first.record, &second.record);
+    a.validate()?;
+    b.validate()?;
+    let merged = &a.merged;
+    if a.partner != b.chain || b.partner != a.chain || a.chain == b.chain {
+        return Err(Error::Lineage(format!(
+            "{} names {} as partner and {} names {}: not one merge",
+            a.chain, a.partner, b.chain, b.partner
+        )));
+    }
+    if b.merged != *merged || a.validators != b.validators || a.profile != b.profile {
+        return Err(Error::Lineage(
+            "the two records disagree on the merged chain, its validators or its profile".into(),
+        ));
+    }
+    let clash = a
+        .namespaces
+        .iter()
+        .find(|(n, _)| b.namespaces.binary_search_by(|(m, _)| m.cmp(n)).is_ok());
+    if let Some((ns, _)) = clash {
+        return Err(Error::Lineage(format!("namespace {ns} is in both parents")));
+    }
+    if *merged == ctx.block.chain_id || *merged == a.chain || *merged == b.chain {
+        return Err(Error::Lineage(format!(
+            "{merged} cannot be registered as the merge of {} and {}",
+            a.chain, b.chain
+        )));
+    }
+    if is_member(state, merged)? {
+        return Err(Error::ClientExists(merged.clone()));
+    }
+    let path = StatePath::new(namespace(LINEAGE), merge_out_record_key()).encode();
+    let mut options = None;
+    let mut entries = Vec::with_capacity(2);
+    for side in parents {
+        let parent = &side.record.chain;
+        if retired(state, parent)?.is_some() {
+            return Err(Error::Lineage(format!("{parent} has already merged out")));
+        }
+        if side.proof_height < side.record.final_height {
+            return Err(Error::Lineage(format!(
+                "{parent}'s record is committed at its final height {}; a proof at {} cannot show it",
+                side.record.final_height, side.proof_height
+            )));
+        }
+        let slot = member_client(parent);
+        let committed = side.record.encode();
+        slot.verify_membership(state, side.proof_height, &path, &committed, &side.proof)?;
+        let o = slot.options(state)?;
+        entries.push((parent.clone(), side.record.final_height, o.hash_alg.hash(&committed)));
+        options.get_or_insert(o);
+    }
+    let parent_options = options.ok_or_else(|| Error::Lineage("no parent".into()))?;
+    let set = check_successor_header(merged, &a.validators, parent_options.hash_alg, header, commit)?;
+    let options = TrustOptions {
+        chain_id: merged.clone(),
+        ..parent_options
+    };
+    let c = client::create(options, header, &set, ctx.block.time)?;
+    member_client(merged).create(state, c)?;
+    for side in parents {
+        let entry = Retired {
+            successor: merged.clone(),
+            final_height: side.record.final_height,
+        };
+        put_typed(state, &ns(), &hub_keys::retired(&side.record.chain), &entry)?;
+    }
+    put_typed(state, &ns(), &hub_keys::merged_from(merged), &Merger { parents: entries })?;
+    Ok(vec![Event::new(
+        "hub.merged_registered",
+        &[
+            ("merged", merged.to_string()),
+            ("parents", format!("{},{}", a.chain, b.chain)),
+            ("final_heights", format!("{},{}", a.final_height, b.final_height)),
+            ("trusted_height", header.height.to_string()),
+        ],
+    )])
+}
+
 fn update_client(
     state: &mut dyn StateWrite,
     ctx: &TxContext<'_>,
     chain: &ChainId,
     update: HeaderUpdate,
 ) -> Result<Vec<Event>> {
+    if let Some(r) = retired(state, chain)? {
+        if update.header.height > r.final_height {
+            return Err(Error::Lineage(format!(
+                "{chain} merged into {} and ended at height {}: no header above it is accepted",
+                r.successor, r.final_height
+            )));
+        }
+    }
     match member_client(chain).update(state, update, ctx.block.time) {
         Ok(height) => {
             Ok(vec![Event::new(
@@ -567,7 +740,17 @@ fn recv_packet(
     let commitment = packet.commitment();
     let path = member_path(member_keys::commitment(packet.sequence));
     source.verify_membership(state, proof_height, &path, &commitment.0, proof)?;
-    if !is_member(state, &packet.destination)? {
+    let refusal = if !is_member(state, &packet.destination)? {
+        Some(format!("{} is not a member", packet.destination))
+    } else {
+        retired(state, &packet.destination)?.map(|r| {
+            format!(
+                "{} merged into {} at height {}: send to {}",
+                packet.destination, r.successor, r.final_height, r.successor
+            )
+        })
+    };
+    if let Some(reason) = refusal {
         // Nobody to forward to: answer the source at once, forward nothing.
         let record = PacketRecord {
             commitment,
@@ -575,7 +758,7 @@ fn recv_packet(
             resolved: true,
         };
         put_typed(state, &ns(), &receipt, &record)?;
-        let outcome = Outcome::Acknowledged(Ack::Error(format!("{} is not a member", packet.destination)));
+        let outcome = Outcome::Acknowledged(Ack::Error(reason));
         return record_outcome(state, &packet, &outcome);
     }
     let record = PacketRecord {
@@ -671,7 +854,9 @@ fn timeout(
     let record = pending(state, &packet)?;
     let destination = member_client(&packet.destination);
     let time = destination.time_at(state, proof_height)?;
-    if !packet.expired_at(proof_height, time) {
+    // A destination that merged out never produces a block after its final height: absence there is final.
+    let ended = retired(state, &packet.destination)?.is_some_and(|r| proof_height >= r.final_height);
+    if !ended && !packet.expired_at(proof_height, time) {
         return Err(Error::NotExpired {
             source_chain: packet.source,
             sequence: packet.sequence,

@@ -411,6 +411,18 @@ pub mod hub_keys {
     pub fn lineage(chain: &ChainId) -> Vec<u8> {
         with_chain(b'l', chain)
     }
+
+    /// The parents of member `chain`, when it was registered as the chain two members merged into (a `Merger`
+    /// record of the hub module).
+    pub fn merged_from(chain: &ChainId) -> Vec<u8> {
+        with_chain(b'm', chain)
+    }
+
+    /// The successor of member `chain` once it merged out (a `Retired` record of the hub module): nothing is
+    /// forwarded to it any more, and its client accepts no header past its final height.
+    pub fn retired(chain: &ChainId) -> Vec<u8> {
+        with_chain(b'x', chain)
+    }
 }
 
 /// What the hub stores for an attested value: a commitment of the value's bytes.

@@ -282,3 +282,5 @@ fn malformed_bodies_are_refused() {
     let (r, _) = run(&state, 1_001, |st, ctx| Hub.governance(st, ctx, &[9]));
     assert!(matches!(r, Err(Fail::Tx(_))));
 }
+
+mod merge;

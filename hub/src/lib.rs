@@ -59,11 +59,11 @@ use causeway_chain::exec::lineage::{
 use causeway_chain::exec::{get_typed, put_typed, Event, Extension, Fail, TxContext};
 use causeway_chain::message::{Bytes, GovAction, Message};
 use causeway_chain::state::{StateRead, StateWrite};
+use causeway_chain::xchain::client::{self, Slot};
 use causeway_chain::xchain::types::{
     hub_keys, member_keys, member_path, namespace, Ack, AtomicSpec, Decision, Outcome, Packet, HUB_MODULE,
     HUB_NAMESPACE,
 };
-use causeway_chain::xchain::client::{self, Slot};
 use causeway_chain::xchain::{Error, Result};
 use causeway_light_client::commit::verify_commit;
 use causeway_light_client::{
@@ -491,7 +491,16 @@ pub fn handle(state: &mut dyn StateWrite, ctx: &TxContext<'_>, msg: HubMsg) -> R
             proof,
             header,
             commit,
-        } => register_split_child(state, ctx, &parent, proof_height, &record, &proof, &header, &commit),
+        } => register_split_child(
+            state,
+            ctx,
+            &parent,
+            proof_height,
+            &record,
+            &proof,
+            &header,
+            &commit,
+        ),
         HubMsg::RegisterMerged {
             parents,
             header,
@@ -526,10 +535,15 @@ fn register_split_child(
     record.validate()?;
     let child = &record.child;
     if record.parent != *parent {
-        return Err(Error::Lineage(format!("the record is {}'s split, not {parent}'s", record.parent)));
+        return Err(Error::Lineage(format!(
+            "the record is {}'s split, not {parent}'s",
+            record.parent
+        )));
     }
     if *child == ctx.block.chain_id || child == parent {
-        return Err(Error::Lineage(format!("{child} cannot be registered as a child of {parent}")));
+        return Err(Error::Lineage(format!(
+            "{child} cannot be registered as a child of {parent}"
+        )));
     }
     if is_member(state, child)? {
         return Err(Error::ClientExists(child.clone()));
@@ -585,13 +599,20 @@ fn check_successor_header(
     let set = ValidatorSet::new(validators.to_vec())
         .map_err(|e| Error::Lineage(format!("the record's validators: {e}")))?;
     if header.chain_id != *chain {
-        return Err(Error::Lineage(format!("the header is of {}, not of {chain}", header.chain_id)));
+        return Err(Error::Lineage(format!(
+            "the header is of {}, not of {chain}",
+            header.chain_id
+        )));
     }
     if header.validators_hash != set.hash(alg) {
-        return Err(Error::Lineage("the header's validators are not the ones the record names".into()));
+        return Err(Error::Lineage(
+            "the header's validators are not the ones the record names".into(),
+        ));
     }
     if commit.height != header.height || commit.block_id != header.hash(alg) {
-        return Err(Error::Lineage("the certificate decides another block than the header".into()));
+        return Err(Error::Lineage(
+            "the certificate decides another block than the header".into(),
+        ));
     }
     verify_commit(chain.as_str(), &set, commit)
         .map_err(|e| Error::Lineage(format!("the successor's certificate: {e}")))?;
@@ -656,7 +677,11 @@ fn register_merged(
         let committed = side.record.encode();
         slot.verify_membership(state, side.proof_height, &path, &committed, &side.proof)?;
         let o = slot.options(state)?;
-        entries.push((parent.clone(), side.record.final_height, o.hash_alg.hash(&committed)));
+        entries.push((
+            parent.clone(),
+            side.record.final_height,
+            o.hash_alg.hash(&committed),
+        ));
         options.get_or_insert(o);
     }
     let parent_options = options.ok_or_else(|| Error::Lineage("no parent".into()))?;
@@ -674,7 +699,12 @@ fn register_merged(
         };
         put_typed(state, &ns(), &hub_keys::retired(&side.record.chain), &entry)?;
     }
-    put_typed(state, &ns(), &hub_keys::merged_from(merged), &Merger { parents: entries })?;
+    put_typed(
+        state,
+        &ns(),
+        &hub_keys::merged_from(merged),
+        &Merger { parents: entries },
+    )?;
     Ok(vec![Event::new(
         "hub.merged_registered",
         &[
@@ -701,12 +731,10 @@ fn update_client(
         }
     }
     match member_client(chain).update(state, update, ctx.block.time) {
-        Ok(height) => {
-            Ok(vec![Event::new(
-                "hub.client_updated",
-                &[("chain", chain.to_string()), ("height", height.to_string())],
-            )])
-        }
+        Ok(height) => Ok(vec![Event::new(
+            "hub.client_updated",
+            &[("chain", chain.to_string()), ("height", height.to_string())],
+        )]),
         Err(Error::Client {
             source: NativeError::ConflictingHeader { height },
             ..
@@ -840,7 +868,13 @@ fn acknowledge(
     packet.validate()?;
     let record = pending(state, &packet)?;
     let path = member_path(member_keys::receipt(&packet.source, packet.sequence));
-    member_client(&packet.destination).verify_membership(state, proof_height, &path, &ack.commitment().0, proof)?;
+    member_client(&packet.destination).verify_membership(
+        state,
+        proof_height,
+        &path,
+        &ack.commitment().0,
+        proof,
+    )?;
     resolve(state, &packet, record, &Outcome::Acknowledged(ack))
 }
 

@@ -480,7 +480,9 @@ impl NativeClient {
         let corrupt = NativeError::InvalidParts;
         state.options.check()?;
         if some.windows(2).any(|w| w[0].height >= w[1].height) {
-            return Err(corrupt("consensus states not in strictly increasing height order"));
+            return Err(corrupt(
+                "consensus states not in strictly increasing height order",
+            ));
         }
         if some.last().is_some_and(|t| t.height > state.latest_height) {
             return Err(corrupt("a consensus state above the latest height"));

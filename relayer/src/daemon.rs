@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use causeway_chain::gateway::client::GatewayClient;
-use causeway_light_client::{ChainId, LightClient};
+use causeway_light_client::ChainId;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
@@ -246,7 +246,8 @@ pub async fn status(cfg: RelayerConfig) -> Result<serde_json::Value, RelayError>
         let of = ChainId::new(&m.id).map_err(|e| RelayError::Config(e.to_string()))?;
         let slot = causeway_chain::xchain::client::Slot::of_member(&of);
         let on_hub = hub.value(slot.namespace(), slot.key()).await?.and_then(|raw| {
-            <causeway_light_client::native::ClientState as causeway_light_client::Canonical>::decode(&raw).ok()
+            <causeway_light_client::native::ClientState as causeway_light_client::Canonical>::decode(&raw)
+                .ok()
         });
         clients.push(serde_json::json!({
             "host": hub.id().to_string(),

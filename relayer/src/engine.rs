@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use causeway_chain::message::{Bytes, Message};
-use causeway_chain::xchain::types::{hub_keys, member_keys, namespace, HUB_NAMESPACE, NAMESPACE};
 use causeway_chain::xchain::client::Slot;
+use causeway_chain::xchain::types::{hub_keys, member_keys, namespace, HUB_NAMESPACE, NAMESPACE};
 use causeway_chain::xchain::EndpointMsg;
 use causeway_hub::HubMsg;
 use causeway_light_client::native::{ClientState, TrustedHeight};
@@ -1309,8 +1309,6 @@ impl Engine {
 /// Headers the misbehaviour watch fetches per client and check, at most (the rest waits for the next check).
 const WATCH_HEADERS: usize = 64;
 
-/// What the misbehaviour watch knows of one client.
-#[derive(Debug, Default)]
 /// A chain's light client of another, as the relayer reads it: the client state and the kept heights.
 struct RemoteClient {
     state: ClientState,
@@ -1323,6 +1321,8 @@ impl RemoteClient {
     }
 }
 
+/// What the misbehaviour watch knows of one client.
+#[derive(Debug, Default)]
 struct Watched {
     /// Trusted heights up to here were compared (or came from this relayer).
     checked: u64,

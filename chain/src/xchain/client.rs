@@ -18,8 +18,8 @@ use causeway_light_client::native::{
     heights_for_misbehaviour, heights_for_update, prune, ClientState, TrustedHeight, MAX_CONSENSUS_STATES,
 };
 use causeway_light_client::{
-    Canonical, ChainId, Header, HeaderUpdate, LightClient, Misbehaviour, Namespace, NativeClient, NativeError,
-    StateProof, Time, TrustOptions, ValidatorSet,
+    Canonical, ChainId, Header, HeaderUpdate, LightClient, Misbehaviour, Namespace, NativeClient,
+    NativeError, StateProof, Time, TrustOptions, ValidatorSet,
 };
 
 use super::types::{hub_keys, member_keys, namespace, HUB_NAMESPACE, NAMESPACE};
@@ -148,7 +148,11 @@ impl Slot {
             .ok_or_else(|| self.corrupt(format!("kept height {height} is missing")))
     }
 
-    fn trusted_if_kept(&self, state: &(impl StateRead + ?Sized), height: u64) -> Result<Option<TrustedHeight>> {
+    fn trusted_if_kept(
+        &self,
+        state: &(impl StateRead + ?Sized),
+        height: u64,
+    ) -> Result<Option<TrustedHeight>> {
         let Some(raw) = state
             .get(&self.namespace, &self.height_key(height))
             .map_err(ExecError::State)?
@@ -203,7 +207,12 @@ impl Slot {
     }
 
     /// Write every part of `client`, deleting the heights of `old` it does not hold.
-    fn write_whole(&self, state: &mut (impl StateWrite + ?Sized), old: &[u64], client: NativeClient) -> Result<()> {
+    fn write_whole(
+        &self,
+        state: &mut (impl StateWrite + ?Sized),
+        old: &[u64],
+        client: NativeClient,
+    ) -> Result<()> {
         let (client_state, held) = client.into_parts();
         let kept: Vec<u64> = held.iter().map(|t| t.height).collect();
         for h in old.iter().filter(|h| kept.binary_search(h).is_err()) {
@@ -270,7 +279,12 @@ impl Slot {
     /// Verify and record a header update; returns the height now trusted. On a conflicting header (a second valid
     /// header at a trusted height) the frozen client is stored and `Client { source: ConflictingHeader }` is
     /// returned: the caller must let its transaction succeed, or the freeze would be rolled back with it.
-    pub fn update(&self, state: &mut (impl StateWrite + ?Sized), update: HeaderUpdate, now: Time) -> Result<u64> {
+    pub fn update(
+        &self,
+        state: &mut (impl StateWrite + ?Sized),
+        update: HeaderUpdate,
+        now: Time,
+    ) -> Result<u64> {
         let before = self.required_state(state)?;
         let kept = self.kept(state)?;
         let read = heights_for_update(&kept, &update);

@@ -411,7 +411,8 @@ pub fn handle(state: &mut dyn StateWrite, ctx: &TxContext<'_>, msg: EndpointMsg)
             let record = check_record(&namespace, &value.0)?;
             let hub = hub_client(state)?;
             let path = hub_path(hub_keys::attestation(&chain, height, &namespace, key.as_bytes()));
-            hub.verify_membership(state,
+            hub.verify_membership(
+                state,
                 proof_height,
                 &path,
                 &types::attestation_value(&value.0).0,
@@ -455,10 +456,7 @@ pub fn governance(state: &mut dyn StateWrite, ctx: &TxContext<'_>, gov: Endpoint
             slot.create(state, c)?;
             Ok(vec![Event::new(
                 "xchain.hub_client_created",
-                &[
-                    ("hub", hub.to_string()),
-                    ("height", header.height.to_string()),
-                ],
+                &[("hub", hub.to_string()), ("height", header.height.to_string())],
             )])
         }
         EndpointGov::RecoverHubClient {
@@ -522,12 +520,10 @@ fn update_hub_client(
     update: HeaderUpdate,
 ) -> Result<Vec<Event>> {
     match Slot::of_hub().update(state, update, ctx.block.time) {
-        Ok(height) => {
-            Ok(vec![Event::new(
-                "xchain.hub_client_updated",
-                &[("height", height.to_string())],
-            )])
-        }
+        Ok(height) => Ok(vec![Event::new(
+            "xchain.hub_client_updated",
+            &[("height", height.to_string())],
+        )]),
         Err(Error::Client {
             source: NativeError::ConflictingHeader { height },
             ..

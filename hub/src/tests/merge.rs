@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 use causeway_chain::genesis::Profile;
-use causeway_chain::state::{MemState, Overlay, WriteSet};
 use causeway_chain::message::{Amount, Denom};
+use causeway_chain::state::{MemState, Overlay, WriteSet};
 use causeway_chain::xchain::types::{DenomTrace, Payload, TransferData};
 use causeway_light_client::testgen::{ChainBuilder, Signers, TestChain, TestState};
 use causeway_light_client::{Address, Suite, Time};
@@ -77,7 +77,10 @@ struct Setup {
 fn setup() -> Setup {
     let alpha = parent("alpha", "beta", "merged", "org/a", 1);
     let beta = parent("beta", "alpha", "merged", "org/b", 2);
-    let now = alpha.chain.now_after(FINAL + 2).max(beta.chain.now_after(FINAL + 2));
+    let now = alpha
+        .chain
+        .now_after(FINAL + 2)
+        .max(beta.chain.now_after(FINAL + 2));
     let mut hub = MemState::new();
     for p in [&alpha, &beta] {
         let first = p.chain.block(1);
@@ -99,7 +102,12 @@ fn setup() -> Setup {
             hub.apply(&w);
         }
     }
-    Setup { hub, alpha, beta, now }
+    Setup {
+        hub,
+        alpha,
+        beta,
+        now,
+    }
 }
 
 fn side(p: &Parent, height: u64) -> MergedParent {
@@ -132,7 +140,10 @@ fn register(s: &Setup) -> HubMsg {
 fn refused(s: &Setup, msg: HubMsg, what: &str) {
     let (r, w) = run_at(&s.hub, s.now, |st, ctx| handle(st, ctx, msg));
     let e = r.expect_err(what);
-    assert!(e.to_string().contains(what), "expected a refusal about {what:?}, got: {e}");
+    assert!(
+        e.to_string().contains(what),
+        "expected a refusal about {what:?}, got: {e}"
+    );
     assert!(w.is_empty(), "a refused registration wrote {w:?}");
 }
 
@@ -152,9 +163,17 @@ fn a_merge_is_registered_only_from_two_proven_records_that_agree() {
         with(&|p, _| p[0].record.namespaces[0].1 = Hash([9; 32])),
         "state proof",
     );
-    refused(&s, with(&|p, _| p[1].record.partner = chain("gamma")), "not one merge");
+    refused(
+        &s,
+        with(&|p, _| p[1].record.partner = chain("gamma")),
+        "not one merge",
+    );
     refused(&s, with(&|p, _| p[1] = p[0].clone()), "not one merge");
-    refused(&s, with(&|p, _| p[1].record.profile = Profile::Public), "disagree");
+    refused(
+        &s,
+        with(&|p, _| p[1].record.profile = Profile::Public),
+        "disagree",
+    );
     refused(
         &s,
         with(&|p, _| p[1].record.namespaces = p[0].record.namespaces.clone()),
@@ -178,7 +197,14 @@ fn a_merge_is_registered_only_from_two_proven_records_that_agree() {
     assert!(is_member(&hub, &chain("merged")).unwrap());
     let m = merger(&hub, &chain("merged")).unwrap().unwrap();
     assert_eq!(m.parents[0].0, chain("alpha"));
-    assert_eq!(m.parents[1], (chain("beta"), FINAL, HashAlg::Sha256.hash(&s.beta.record.encode())));
+    assert_eq!(
+        m.parents[1],
+        (
+            chain("beta"),
+            FINAL,
+            HashAlg::Sha256.hash(&s.beta.record.encode())
+        )
+    );
     for p in ["alpha", "beta"] {
         let r = retired(&hub, &chain(p)).unwrap().unwrap();
         assert_eq!((r.successor.as_str(), r.final_height), ("merged", FINAL));
@@ -225,7 +251,11 @@ fn packets_for_a_retired_chain_are_answered_or_timed_out_at_its_final_height() {
     };
     let (r, w) = run_at(&hub, s.now, |st, _| {
         put_typed(st, &ns(), &hub_keys::receipt(&pending.source, 1), &record)?;
-        st.put(&ns(), &hub_keys::forward(&pending.destination, &pending.source, 1), pending.commitment().0.to_vec())?;
+        st.put(
+            &ns(),
+            &hub_keys::forward(&pending.destination, &pending.source, 1),
+            pending.commitment().0.to_vec(),
+        )?;
         Ok::<_, Error>(())
     });
     r.unwrap();
@@ -233,7 +263,11 @@ fn packets_for_a_retired_chain_are_answered_or_timed_out_at_its_final_height() {
     // Alpha ended at FINAL without a receipt: its absence there resolves the packet as timed out (refunded at the
     // source) although the packet's own deadline is far away; at a height before FINAL it does not.
     let receipt = member_keys::receipt(&pending.source, 1);
-    let absent = |h: u64| s.alpha.chain.prove(h, &namespace(causeway_chain::xchain::types::NAMESPACE), &receipt);
+    let absent = |h: u64| {
+        s.alpha
+            .chain
+            .prove(h, &namespace(causeway_chain::xchain::types::NAMESPACE), &receipt)
+    };
     let (value, proof) = absent(FINAL - 1);
     assert!(value.is_none());
     let early = HubMsg::TimeoutPacket {
@@ -253,7 +287,16 @@ fn packets_for_a_retired_chain_are_answered_or_timed_out_at_its_final_height() {
     r.unwrap();
     hub.apply(&w);
     assert!(packet_record(&hub, &pending.source, 1).unwrap().unwrap().resolved);
-    assert!(hub.get(&ns(), &hub_keys::forward(&pending.destination, &pending.source, 1)).unwrap().is_none());
-    let outcome = hub.get(&ns(), &hub_keys::outcome(&pending.source, 1)).unwrap().unwrap();
+    assert!(hub
+        .get(
+            &ns(),
+            &hub_keys::forward(&pending.destination, &pending.source, 1)
+        )
+        .unwrap()
+        .is_none());
+    let outcome = hub
+        .get(&ns(), &hub_keys::outcome(&pending.source, 1))
+        .unwrap()
+        .unwrap();
     assert_eq!(outcome, Outcome::TimedOut.commitment().0.to_vec());
 }

@@ -878,5 +878,8 @@ fn a_partial_client_checks_its_parts_and_never_prunes() {
     // Two heights held although at most one is kept: dropping is the host's (it holds the full list).
     assert_eq!(partial.trusted_heights().len(), 2);
     let (state, held) = partial.into_parts();
-    assert!(NativeClient::whole(state, held).is_err(), "a whole client holds at most max heights");
+    assert!(
+        NativeClient::whole(state, held).is_err(),
+        "a whole client holds at most max heights"
+    );
 }

@@ -17,12 +17,12 @@ use causeway_chain::gateway::client::{BlockRef, EventQuery, GatewayClient};
 use causeway_chain::keys;
 use causeway_chain::message::{Amount, Message};
 use causeway_chain::tx::Transaction;
+use causeway_chain::xchain::client::Slot;
 use causeway_chain::xchain::types::{
     hub_keys, member_keys, namespace, Packet, Payload, HUB_NAMESPACE, NAMESPACE,
 };
 use causeway_chain::xchain::EndpointMsg;
 use causeway_hub::HubMsg;
-use causeway_chain::xchain::client::Slot;
 use causeway_light_client::native::{ClientState, HeaderUpdate};
 use causeway_light_client::{Canonical, ChainId, SecretKey, StateProof};
 use clap::Parser;
@@ -135,11 +135,20 @@ async fn pending_packet(source: &Chain, height: u64, search: u64) -> Result<Pack
     let mut to = height;
     while to >= floor {
         let from = to.saturating_sub(99).max(floor);
-        let q = EventQuery { from: Some(from), to: Some(to), kind: Some("xchain.send".into()), ..Default::default() };
+        let q = EventQuery {
+            from: Some(from),
+            to: Some(to),
+            kind: Some("xchain.send".into()),
+            ..Default::default()
+        };
         for e in source.gateway.events(&q).await?.events.iter().rev() {
-            let Some(raw) = e.event.attribute("packet") else { continue };
+            let Some(raw) = e.event.attribute("packet") else {
+                continue;
+            };
             let packet = Packet::decode(&hex::decode(raw)?)?;
-            let (value, _) = source.prove(NAMESPACE, &member_keys::commitment(packet.sequence), height).await?;
+            let (value, _) = source
+                .prove(NAMESPACE, &member_keys::commitment(packet.sequence), height)
+                .await?;
             if value.is_some() {
                 return Ok(packet);
             }
@@ -149,7 +158,10 @@ async fn pending_packet(source: &Chain, height: u64, search: u64) -> Result<Pack
         }
         to = from - 1;
     }
-    bail!("no packet of {} is pending at height {height} (searched heights {floor}..={height})", source.id)
+    bail!(
+        "no packet of {} is pending at height {height} (searched heights {floor}..={height})",
+        source.id
+    )
 }
 
 /// A light client as read from its host's state: its state and the heights it keeps.
@@ -168,7 +180,7 @@ impl SeenClient {
     }
 }
 
-async fn read_client(host: &Chain, namespace: &str, slot: &Slot) -> Result<SeenClient> {
+async fn read_client(host: &Chain, namespace: &'static str, slot: &Slot) -> Result<SeenClient> {
     let tip = host.tip().await?;
     let (raw, _) = host.prove(namespace, slot.key(), tip).await?;
     let raw = raw.with_context(|| format!("{} has no such client", host.id))?;

@@ -118,7 +118,9 @@ fn proofs_read_only_the_proven_height() {
     let now = c.now_after(LAST);
     let slot = Slot::of_hub();
     let mut state = Overlay::new(MemState::new());
-    fails_with(slot.update(&mut state, c.update(1, 2), now), |e| matches!(e, Error::NoHubClient));
+    fails_with(slot.update(&mut state, c.update(1, 2), now), |e| {
+        matches!(e, Error::NoHubClient)
+    });
     slot.create(&mut state, c.client(1, c.options())).unwrap();
     slot.update(&mut state, c.update(1, 9), now).unwrap();
     assert_eq!(slot.time_at(&state, 9).unwrap(), c.time(9));
@@ -128,7 +130,10 @@ fn proofs_read_only_the_proven_height() {
     ));
     // A kept height whose part is missing is corruption, not an absent height.
     state.delete(slot.namespace(), &slot.height_key(9)).unwrap();
-    assert!(matches!(slot.update(&mut state, c.update(9, 10), now), Err(Error::Fatal(_))));
+    assert!(matches!(
+        slot.update(&mut state, c.update(9, 10), now),
+        Err(Error::Fatal(_))
+    ));
 }
 
 fn fails_with<T: std::fmt::Debug>(r: Result<T>, expected: impl Fn(&Error) -> bool) {

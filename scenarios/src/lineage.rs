@@ -13,8 +13,11 @@
 //! - `verified`: the offline verifier passed; `tampered_rejected`: it failed on a tampered parent snapshot and on
 //!   a tampered carried state.
 //!
-//! Not covered here: the hub (registering successors, freezing parents' clients, routing packets in flight); this
-//! program prints `"hub": "not covered"` rather than a packet count it did not measure.
+//! The hub: `scenario merge` runs a hub chain that admitted both parents; it proves both merge-out records with
+//! their clients, refuses an altered record, registers the merged chain and retires the parents (no parent header
+//! past the final height is accepted); its report's `hub` object says what was checked. Packets in flight across
+//! a merge are covered by the hub's unit tests, not here. `scenario split` does not run a hub (the hub's split
+//! registration is tested in `tests/tests/hub_lineage.rs`) and prints `"hub": "not covered"`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -125,6 +128,19 @@ struct Loaded {
 
 impl Loaded {
     fn open(dir: &Path, id: &str, denoms: &[&str], org: &str, users: u8, salt: u8) -> Result<Loaded> {
+        Loaded::open_with(dir, id, denoms, org, users, salt, vec![])
+    }
+
+    /// [`Loaded::open`] with extension modules (the hub's).
+    fn open_with(
+        dir: &Path,
+        id: &str,
+        denoms: &[&str],
+        org: &str,
+        users: u8,
+        salt: u8,
+        extensions: Vec<std::sync::Arc<dyn causeway_chain::exec::Extension>>,
+    ) -> Result<Loaded> {
         let (mut g, validators) = genesis(id, 4, Suite::Ed25519, HashAlg::Sha256);
         let users = user_keys(users, salt)?;
         let mut written = std::collections::BTreeSet::new();
@@ -148,7 +164,7 @@ impl Loaded {
             id: OrgId::new(org).map_err(|e| anyhow!("{e}"))?,
             admin: users[0].public_key().address(),
         });
-        let chain = TestChain::open(dir, g, validators.clone(), vec![])?;
+        let chain = TestChain::open(dir, g, validators.clone(), extensions)?;
         Ok(Loaded {
             chain,
             validators,
@@ -667,12 +683,169 @@ fn merge(args: &Args) -> Result<serde_json::Value> {
         tampered_rejected,
         verdict,
     };
-    let mut report = checks.report(halted && clash_refused);
+    let hub = merge_on_hub(&f("hub"), [(&a, fa), (&b, fb)], &mut merged)?;
+    let hub_ok = hub["registered"] == json!(true)
+        && hub["parents_retired"] == json!(true)
+        && hub["forged_refused"] == json!(true)
+        && hub["late_header_refused"] == json!(true);
+    let mut report = checks.report(halted && clash_refused && hub_ok);
+    report["hub"] = hub;
     report["parents_halted"] = json!(halted);
     report["clashing_plan_refused"] = json!(clash_refused);
     report["final_heights"] = json!([fa, fb]);
     report["carried_namespaces"] = json!(born.genesis.lineage.as_ref().map(|l| l.carried.len()));
     Ok(report)
+}
+
+/// The hub's side of a merge: the hub admitted both parents at their first block; it brings their clients to the
+/// final heights, refuses a registration whose second record was altered, registers the merged chain from both
+/// proven merge-out records and its first certified header, and then refuses any parent header past the final
+/// height. Packets in flight across the merge are not exercised here (see `hub/src/tests/merge.rs`).
+fn merge_on_hub(
+    dir: &Path,
+    parents: [(&Loaded, u64); 2],
+    merged: &mut TestChain,
+) -> Result<serde_json::Value> {
+    use causeway_chain::exec::lineage::merge_out_record_key;
+    use causeway_hub::{HubGov, HubMsg, MergedParent};
+    use causeway_light_client::{Canonical, HeaderUpdate, TrustOptions};
+
+    std::fs::create_dir_all(dir)?;
+    let mut hub = Loaded::open_with(dir, "hub", &[], "hub", 2, 9, vec![causeway_hub::Hub::extension()])?;
+    for (p, _) in &parents {
+        let app = p.chain.app();
+        let first = app.block(1)?.context("a parent without block 1")?;
+        hub.pass(
+            HubGov::AdmitMember {
+                options: TrustOptions::new(p.chain.chain_id().clone(), app.hash_alg()),
+                header: first.header,
+                next_validators: app.validators_at(2)?,
+            }
+            .into_action(),
+        )?;
+    }
+    // The parents' clocks ran ahead of the hub's (one block a second each): catch up before their headers arrive.
+    let latest = parents
+        .iter()
+        .map(|(p, _)| p.chain.app().last_time())
+        .max()
+        .unwrap_or_default();
+    catch_up(&mut hub.chain, latest);
+    let submit = |hub: &mut Loaded, msg: HubMsg| -> Result<(bool, Option<String>)> {
+        let tx = hub.chain.sign(&hub.users[0], vec![msg.into_message()])?;
+        let c = hub.chain.produce(vec![tx])?;
+        let r = c.results.txs.first().context("the hub dropped the transaction")?;
+        Ok((r.is_ok(), r.failure.as_ref().map(|f| f.to_string())))
+    };
+    let mut sides = Vec::new();
+    for (p, fin) in &parents {
+        let app = p.chain.app();
+        let update = HeaderUpdate {
+            header: app.block(*fin)?.context("no final block")?.header,
+            commit: app.commit_at(*fin)?.context("no final certificate")?,
+            validators: app.validators_at(*fin)?,
+            trusted_height: 1,
+            trusted_validators: app.validators_at(2)?,
+        };
+        let (ok, why) = submit(
+            &mut hub,
+            HubMsg::UpdateClient {
+                chain: p.chain.chain_id().clone(),
+                update,
+            },
+        )?;
+        ensure!(
+            ok,
+            "the hub refused {}'s final header: {why:?}",
+            p.chain.chain_id()
+        );
+        let (value, proof) = app
+            .store()
+            .prove(*fin, &lineage_namespace(), &merge_out_record_key())?;
+        let record = lineage::merge_out_record(&app.store().latest_view())?.context("no merge-out record")?;
+        ensure!(
+            value.as_deref() == Some(&record.encode()[..]),
+            "the proof is not of the record"
+        );
+        sides.push(MergedParent {
+            proof_height: *fin,
+            record,
+            proof,
+        });
+    }
+    // The merged chain's first block, certified by the validators both records name.
+    if merged.app().height() == 0 {
+        merged.produce(vec![])?;
+    }
+    let header = merged
+        .app()
+        .block(1)?
+        .context("the merged chain has no block 1")?
+        .header;
+    let commit = merged.certify(&header, &merged.app().validators_at(1)?)?;
+    catch_up(&mut hub.chain, header.time);
+    let [first, second]: [MergedParent; 2] = sides.try_into().map_err(|_| anyhow!("two parents"))?;
+    let msg = |second: MergedParent| HubMsg::RegisterMerged {
+        parents: Box::new([first.clone(), second]),
+        header: Box::new(header.clone()),
+        commit: commit.clone(),
+    };
+    let mut forged = second.clone();
+    forged.record.namespaces.pop();
+    let (accepted, forged_why) = submit(&mut hub, msg(forged))?;
+    let forged_refused =
+        !accepted && !causeway_hub::is_member(&hub.chain.app().store().latest_view(), merged.chain_id())?;
+    let (registered, why) = submit(&mut hub, msg(second))?;
+    let view = hub.chain.app().store().latest_view();
+    let parents_retired = parents.iter().all(|(p, _)| {
+        causeway_hub::retired(&view, p.chain.chain_id())
+            .ok()
+            .flatten()
+            .is_some_and(|r| &r.successor == merged.chain_id())
+    });
+    drop(view);
+    // A parent header past its final height (signed by its validators, as a faulty parent might) is refused.
+    let (p, fin) = &parents[0];
+    let next = p.chain.app().validators_at(*fin)?;
+    let mut late = p.chain.app().block(*fin)?.context("no final block")?.header;
+    late.height = fin + 1;
+    late.time = late.time.plus(std::time::Duration::from_secs(1));
+    let late_commit = p.chain.certify(&late, &next)?;
+    let (late_accepted, late_why) = submit(
+        &mut hub,
+        HubMsg::UpdateClient {
+            chain: p.chain.chain_id().clone(),
+            update: HeaderUpdate {
+                header: late,
+                commit: late_commit,
+                validators: next.clone(),
+                trusted_height: *fin,
+                trusted_validators: next,
+            },
+        },
+    )?;
+    Ok(json!({
+        "registered": registered,
+        "refusal": why,
+        "parents_retired": parents_retired,
+        "forged_refused": forged_refused,
+        "forged_refusal": forged_why,
+        "late_header_refused": !late_accepted,
+        "late_header_refusal": late_why,
+        "packets_in_flight": "not covered here (hub unit tests: hub/src/tests/merge.rs)",
+    }))
+}
+
+/// Move `chain`'s clock so that its next block is at or after `t`.
+fn catch_up(chain: &mut TestChain, t: Time) {
+    let next = chain.next_time();
+    if next.0 < t.0 {
+        chain.advance(std::time::Duration::from_nanos(t.0 - next.0));
+    }
+}
+
+fn lineage_namespace() -> Namespace {
+    causeway_chain::xchain::types::namespace(lineage::LINEAGE)
 }
 
 /// A public child: an outsider who trusts only the child's verified genesis syncs its headers, checks every

@@ -161,6 +161,9 @@ pub struct RelayerConfig {
     /// A pass at least this often.
     #[serde(default = "default_poll")]
     pub poll_ms: u64,
+    /// How often the misbehaviour watch compares each client's trusted headers with the chain's own.
+    #[serde(default = "default_watch")]
+    pub watch_ms: u64,
     /// Batching.
     #[serde(default)]
     pub batch: BatchConfig,
@@ -176,6 +179,10 @@ pub struct RelayerConfig {
 
 fn default_poll() -> u64 {
     1000
+}
+
+fn default_watch() -> u64 {
+    2000
 }
 
 impl RelayerConfig {
@@ -247,8 +254,8 @@ impl RelayerConfig {
         if self.batch.pipeline == 0 || self.batch.pipeline > 64 {
             return Err("batch.pipeline must be 1..=64".into());
         }
-        if self.batch.commit_timeout_ms == 0 || self.poll_ms == 0 {
-            return Err("batch.commit_timeout_ms and poll_ms must be positive".into());
+        if self.batch.commit_timeout_ms == 0 || self.poll_ms == 0 || self.watch_ms == 0 {
+            return Err("batch.commit_timeout_ms, poll_ms and watch_ms must be positive".into());
         }
         if self.retry.min_delay_ms == 0 || self.retry.max_delay_ms < self.retry.min_delay_ms {
             return Err("retry: need 0 < min_delay_ms <= max_delay_ms".into());
@@ -263,6 +270,7 @@ impl RelayerConfig {
             batch_bytes: self.batch.max_bytes,
             commit_timeout: Duration::from_millis(self.batch.commit_timeout_ms),
             pipeline: self.batch.pipeline,
+            watch_every: Duration::from_millis(self.watch_ms),
             ..EngineConfig::default()
         }
     }
@@ -304,6 +312,9 @@ gateway = "http://127.0.0.1:2"
         assert!(c.key.is_absolute() && c.key.ends_with("k.json"));
         assert_eq!(c.batch.max_messages, EngineConfig::default().batch_max);
         assert_eq!(c.members.len(), 1);
+        assert_eq!(c.engine().watch_every, EngineConfig::default().watch_every);
+        let c = load(&GOOD.replace("key = ", "watch_ms = 500\nkey = ")).unwrap();
+        assert_eq!(c.engine().watch_every, Duration::from_millis(500));
     }
 
     #[test]
@@ -321,6 +332,7 @@ gateway = "http://127.0.0.1:2"
             ),
             (&format!("{GOOD}\n[batch]\nmax_messages = 0\n"), "max_messages"),
             (&format!("{GOOD}\n[batch]\npipeline = 0\n"), "pipeline"),
+            (&GOOD.replace("key = ", "watch_ms = 0\nkey = "), "watch_ms"),
             (&format!("{GOOD}\nsurprise = 1\n"), "unknown field"),
             (
                 "key = \"k\"\n[hub]\nid = \"hub\"\ngateway = \"http://a:1\"\n",

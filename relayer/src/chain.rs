@@ -147,13 +147,7 @@ impl ChainHandle {
     /// The chain's hash function (read once from a state answer, which names it).
     pub async fn hash_alg(&self) -> Result<HashAlg, RelayError> {
         self.hash_alg
-            .get_or_try_init(|| async {
-                let ns = causeway_chain::xchain::types::namespace(causeway_chain::xchain::types::NAMESPACE);
-                Ok(self
-                    .call("state", || self.client.state(&ns, b"-", None))
-                    .await?
-                    .hash_alg)
-            })
+            .get_or_try_init(|| async { Ok(self.status().await?.hash_alg) })
             .await
             .copied()
     }

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
 use crate::gateway::auth::unix_now;
 use crate::gateway::client::{BlockRef, EventQuery, GatewayClient};
 use crate::gateway::tls::ClientTls;
@@ -11,6 +10,7 @@ use crate::gateway::{Claims, Scope, TokenSecret};
 use crate::keys;
 use crate::message::{Amount, Bytes, Denom, Message};
 use crate::tx::Transaction;
+use anyhow::{bail, Context, Result};
 use causeway_light_client::{Address, Hash, Namespace};
 use clap::{Args, Subcommand};
 
@@ -146,16 +146,17 @@ pub enum TxCommand {
 /// of a new light client. Also the chain's hash function.
 pub async fn trusted_point(
     gateway: &str,
-) -> Result<(causeway_light_client::Header, causeway_light_client::ValidatorSet, causeway_light_client::HashAlg)> {
+) -> Result<(
+    causeway_light_client::Header,
+    causeway_light_client::ValidatorSet,
+    causeway_light_client::HashAlg,
+)> {
     let c = GatewayClient::new(gateway)?;
-    let h = c.status().await.with_context(|| format!("reading {gateway}"))?.height;
+    let status = c.status().await.with_context(|| format!("reading {gateway}"))?;
+    let h = status.height;
     let header = c.header(BlockRef::Height(h)).await?.header;
     let next = c.validators(BlockRef::Height(h + 1)).await?.validators;
-    let alg = c
-        .state(&crate::xchain::types::namespace(crate::xchain::types::NAMESPACE), b"-", Some(h))
-        .await?
-        .hash_alg;
-    Ok((header, next, alg))
+    Ok((header, next, status.hash_alg))
 }
 
 /// `causeway-chain query …`.

@@ -72,7 +72,7 @@ pub enum Rejection {
 ///     fn status(&self) -> Status {
 ///         let s = Shared::status(self);
 ///         Status { chain_id: s.chain_id, moniker: s.moniker, validator: s.validator, height: s.height,
-///                  block_id: s.block_id, time: s.time, round: s.round, peers: s.peers,
+///                  block_id: s.block_id, time: s.time, hash_alg: s.hash_alg, round: s.round, peers: s.peers,
 ///                  mempool_txs: s.mempool_txs, catching_up: s.catching_up,
 ///                  seconds_since_commit: s.seconds_since_commit }
 ///     }

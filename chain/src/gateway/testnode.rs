@@ -159,6 +159,7 @@ impl NodeApi for TestNode {
             height: app.height(),
             block_id: app.last_block_id(),
             time: app.last_time(),
+            hash_alg: app.hash_alg(),
             round: 0,
             peers: 0,
             mempool_txs: self.mempool_len(),

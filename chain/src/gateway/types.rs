@@ -36,6 +36,8 @@ pub struct Status {
     pub block_id: Hash,
     /// Its time.
     pub time: Time,
+    /// The chain's hash function (fixed at genesis): what its headers, state roots and proofs use.
+    pub hash_alg: HashAlg,
     /// Current consensus round.
     pub round: u32,
     /// Connected peers.

@@ -218,6 +218,7 @@ impl Shared {
             height: app.height(),
             block_id: app.last_block_id(),
             time: app.last_time(),
+            hash_alg: app.hash_alg(),
             round: self.round.load(Ordering::Relaxed),
             peers: self.peers.load(Ordering::Relaxed),
             mempool_txs: lock(&self.mempool).len(),

@@ -191,3 +191,72 @@ where
         tokio::time::sleep(every).await;
     }
 }
+
+/// A binary of this workspace built beside the running test executable (`cargo test --workspace` builds every
+/// package's binaries into the same directory). Panics with the command to run when it is missing.
+pub fn sibling_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let bin = exe.parent().and_then(Path::parent).expect("target directory").join(name);
+    assert!(
+        bin.exists(),
+        "{} not found: build the workspace's tests first (`cargo test --workspace --no-run`)",
+        bin.display()
+    );
+    bin
+}
+
+/// A program run as a child process by an end-to-end test, its stderr appended to a log file (with `RUST_LOG=info`),
+/// that can be killed (SIGKILL: no clean shutdown) and started again with the same command line. Killed on drop.
+pub struct ChildProcess {
+    child: Option<std::process::Child>,
+    program: std::path::PathBuf,
+    args: Vec<String>,
+    log: std::path::PathBuf,
+}
+
+impl ChildProcess {
+    /// Start `program args…`, appending its stderr to `log`.
+    pub fn start(program: impl Into<std::path::PathBuf>, args: &[&str], log: impl Into<std::path::PathBuf>) -> Self {
+        let mut p = ChildProcess {
+            child: None,
+            program: program.into(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            log: log.into(),
+        };
+        p.spawn();
+        p
+    }
+
+    /// Start the same command line again (after [`ChildProcess::kill`]).
+    pub fn spawn(&mut self) {
+        let out =
+            std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("open the process log");
+        let child = std::process::Command::new(&self.program)
+            .args(&self.args)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.program.display()));
+        self.child = Some(child);
+    }
+
+    /// The log file its stderr goes to.
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -5,12 +5,13 @@
 //! Every wait polls a condition with a deadline; nothing asserts after a fixed sleep.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test panics by design
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use causeway_chain::gateway::client::GatewayClient;
 use causeway_chain::message::{Amount, Denom, Message};
+use causeway_chain::testkit::ChildProcess;
 use causeway_chain::tx::Transaction;
 use causeway_light_client::{ChainId, Hash, SecretKey, Suite};
 
@@ -19,53 +20,13 @@ const WAIT: Duration = Duration::from_secs(90);
 
 /// A base port with `n` free ports above it, for p2p and for gateways.
 fn free_base(n: u16) -> u16 {
-    for _ in 0..200 {
-        let base = 20_000 + (rand::random::<u16>() % 30_000);
-        if (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no free port range");
+    causeway_chain::testkit::free_port_base(n).expect("no free port range")
 }
 
-struct Proc {
-    child: Option<Child>,
-    config: PathBuf,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn start(config: &Path, log: &Path) -> Proc {
-        let mut p = Proc { child: None, config: config.to_path_buf(), log: log.to_path_buf() };
-        p.spawn();
-        p
-    }
-
-    fn spawn(&mut self) {
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
-        let child = Command::new(BIN)
-            .args(["start", "--config"])
-            .arg(&self.config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(out)
-            .spawn()
-            .expect("start causeway-chain");
-        self.child = Some(child);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A node process started from its config file.
+fn node(config: &Path, log: &Path) -> ChildProcess {
+    let config = config.display().to_string();
+    ChildProcess::start(BIN, &["start", "--config", &config], log)
 }
 
 /// [`testkit::wait_until`] with this file's deadline and polling period.
@@ -99,8 +60,8 @@ async fn four_processes_commit_once_survive_a_kill_and_catch_up() {
         .unwrap();
     assert!(status.success(), "init failed");
 
-    let mut procs: Vec<Proc> = (0..4)
-        .map(|i| Proc::start(&net.join(format!("node{i}/config.toml")), &dir.path().join(format!("node{i}.log"))))
+    let mut procs: Vec<ChildProcess> = (0..4)
+        .map(|i| node(&net.join(format!("node{i}/config.toml")), &dir.path().join(format!("node{i}.log"))))
         .collect();
     let clients: Vec<GatewayClient> =
         (0..4).map(|i| GatewayClient::new(&format!("http://127.0.0.1:{}", gw + i)).unwrap()).collect();

@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test panics by design
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use causeway_chain::gateway::client::{EventQuery, GatewayClient};
@@ -23,67 +23,7 @@ use causeway_light_client::{Address, ChainId, HashAlg, SecretKey, Suite, Time};
 const RELAYER: &str = env!("CARGO_BIN_EXE_causeway-relayer");
 const WAIT: Duration = Duration::from_secs(120);
 
-/// A binary of another workspace package, built beside this test by `cargo test --workspace`.
-fn sibling(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join(name);
-    assert!(
-        bin.exists(),
-        "{} not found: build the workspace first (`cargo build --workspace`)",
-        bin.display()
-    );
-    bin
-}
-
-struct Proc {
-    child: Option<Child>,
-    program: PathBuf,
-    args: Vec<String>,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn start(program: PathBuf, args: &[&str], log: PathBuf) -> Proc {
-        let mut p = Proc {
-            child: None,
-            program,
-            args: args.iter().map(|s| s.to_string()).collect(),
-            log,
-        };
-        p.spawn();
-        p
-    }
-
-    fn spawn(&mut self) {
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new(&self.program)
-            .args(&self.args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(out)
-            .spawn()
-            .expect("start process");
-        self.child = Some(child);
-    }
-
-    /// SIGKILL: no clean shutdown.
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+use causeway_chain::testkit::{sibling_binary as sibling, ChildProcess as Proc};
 
 /// One single-validator chain run as a process.
 struct ChainProc {
@@ -230,7 +170,10 @@ impl Alliance {
         let hub = start_chain("causeway-hub", "hub", dir);
         let alpha = start_chain("causeway-chain", "alpha", dir);
         let beta = start_chain("causeway-chain", "beta", dir);
-        let log_files: Vec<PathBuf> = [&hub, &alpha, &beta].iter().map(|c| c.node.log.clone()).collect();
+        let log_files: Vec<PathBuf> = [&hub, &alpha, &beta]
+            .iter()
+            .map(|c| c.node.log().to_path_buf())
+            .collect();
         let chain_logs = || {
             log_files
                 .iter()
@@ -312,7 +255,7 @@ impl Alliance {
     fn chain_logs(&self) -> String {
         [&self.hub, &self.alpha, &self.beta]
             .iter()
-            .map(|c| std::fs::read_to_string(&c.node.log).unwrap_or_default())
+            .map(|c| std::fs::read_to_string(c.node.log()).unwrap_or_default())
             .collect::<Vec<_>>()
             .join("\n----\n")
     }
@@ -414,7 +357,7 @@ async fn relayers_killed_doubled_and_a_dead_gateway_lose_and_duplicate_nothing()
     let far = || Time(now().0 + 600 * 1_000_000_000);
     let (cfg, metrics_port) = net.relayer_config(dir.path(), "relayer.toml", None);
     let mut relayer_a = Proc::start(
-        RELAYER.into(),
+        RELAYER,
         &["start", "--config", &cfg],
         dir.path().join("relayer_a.log"),
     );
@@ -432,7 +375,7 @@ async fn relayers_killed_doubled_and_a_dead_gateway_lose_and_duplicate_nothing()
 
     // 2. A second relayer on the same paths.
     let _relayer_b = Proc::start(
-        RELAYER.into(),
+        RELAYER,
         &["start", "--config", &cfg],
         dir.path().join("relayer_b.log"),
     );
@@ -605,7 +548,7 @@ async fn a_gateway_failing_for_seconds_is_retried_with_backoff_and_loses_and_dup
     let (cfg, metrics_port) = net.relayer_config(dir.path(), "relayer_proxy.toml", Some(&proxy.url));
     let log = dir.path().join("relayer_a.log");
     let _relayer = Proc::start(
-        RELAYER.into(),
+        RELAYER,
         &["start", "--config", &cfg, "--log-format", "json"],
         log.clone(),
     );
@@ -804,7 +747,7 @@ async fn the_misbehaviour_watch_freezes_a_client_fed_a_second_signed_header() {
     // at that height, proven from the height before; the hub's client of alpha freezes. Nothing else does.
     let (cfg, metrics_port) = net.relayer_config(dir.path(), "relayer.toml", None);
     let _relayer = Proc::start(
-        RELAYER.into(),
+        RELAYER,
         &["start", "--config", &cfg],
         dir.path().join("relayer_a.log"),
     );

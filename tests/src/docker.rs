@@ -4,7 +4,7 @@
 //! The image is `FROM scratch`: the binaries plus every shared library `ldd` lists for them, so it runs exactly
 //! what `cargo test --workspace` just built.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
@@ -53,21 +53,7 @@ pub fn docker_available() -> bool {
     ok
 }
 
-/// A binary built beside the running test executable (`cargo test --workspace` builds every package's binaries).
-pub fn sibling(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory")
-        .join(name);
-    assert!(
-        bin.exists(),
-        "{} not found: build the workspace's tests first (`cargo test --workspace --no-run`)",
-        bin.display()
-    );
-    bin
-}
+pub use causeway_chain::testkit::sibling_binary as sibling;
 
 /// The library paths `ldd` lists for `bin` (absolute paths only).
 fn shared_libraries(bin: &Path) -> Vec<String> {

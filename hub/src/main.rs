@@ -59,6 +59,10 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// mimalloc instead of the system allocator: the node, relay and benchmark paths allocate many small objects.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use causeway_chain::message::{Bytes, Message};
 use causeway_chain::xchain::client::Slot;
-use causeway_chain::xchain::types::{hub_keys, member_keys, namespace, HUB_NAMESPACE, NAMESPACE};
+use causeway_chain::xchain::types::{hub_keys, member_keys, namespace, Packet, HUB_NAMESPACE, NAMESPACE};
 use causeway_chain::xchain::EndpointMsg;
 use causeway_hub::HubMsg;
 use causeway_light_client::native::{ClientState, TrustedHeight};
@@ -646,20 +646,20 @@ impl Engine {
     fn message(job: &Job, h: u64, proof: Option<StateProof>) -> Option<Message> {
         Some(match (job, proof) {
             (Job::HubRecv(p), Some(proof)) => HubMsg::RecvPacket {
-                packet: p.clone(),
+                packet: Packet::clone(p),
                 proof_height: h,
                 proof,
             }
             .into_message(),
             (Job::HubAck(p, ack), Some(proof)) => HubMsg::AcknowledgePacket {
-                packet: p.clone(),
+                packet: Packet::clone(p),
                 ack: ack.clone(),
                 proof_height: h,
                 proof,
             }
             .into_message(),
             (Job::HubTimeout(p), Some(proof)) => HubMsg::TimeoutPacket {
-                packet: p.clone(),
+                packet: Packet::clone(p),
                 proof_height: h,
                 proof,
             }
@@ -673,13 +673,13 @@ impl Engine {
             .into_message(),
             (Job::AbortExpired(spec), None) => HubMsg::AbortExpired { spec: spec.clone() }.into_message(),
             (Job::MemberRecv(p), Some(proof)) => EndpointMsg::RecvPacket {
-                packet: p.clone(),
+                packet: Packet::clone(p),
                 proof_height: h,
                 proof,
             }
             .into_message(),
             (Job::Resolve(p, outcome), Some(proof)) => EndpointMsg::ResolvePacket {
-                packet: p.clone(),
+                packet: Packet::clone(p),
                 outcome: outcome.clone(),
                 proof_height: h,
                 proof,

@@ -11,6 +11,7 @@
 //! resolved on its source, every leg of a deal decided) are dropped, so memory follows what is in flight.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use causeway_chain::exec::Event;
 use causeway_chain::message::Bytes;
@@ -46,15 +47,15 @@ pub struct RecordRequest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Job {
     /// Prove a packet's commitment on its source to the hub.
-    HubRecv(Packet),
+    HubRecv(Arc<Packet>),
     /// Prove the hub's forward commitment to the destination.
-    MemberRecv(Packet),
+    MemberRecv(Arc<Packet>),
     /// Prove the destination's receipt (with its ack) to the hub.
-    HubAck(Packet, Ack),
+    HubAck(Arc<Packet>, Ack),
     /// Prove to the hub that the destination never received the packet before its deadline.
-    HubTimeout(Packet),
+    HubTimeout(Arc<Packet>),
     /// Prove the hub's outcome to the source.
-    Resolve(Packet, Outcome),
+    Resolve(Arc<Packet>, Outcome),
     /// Prove leg `index`'s prepare to the hub.
     ProvePrepare(AtomicSpec, u32),
     /// Ask the hub to abort a deal past its deadline.
@@ -210,7 +211,8 @@ impl Job {
 /// Where one packet stands, as far as committed events tell.
 #[derive(Clone, Debug, Default)]
 struct PacketTrack {
-    packet: Option<Packet>,
+    /// Shared with the jobs made for it: a pass makes one job per packet in flight, cloning only the pointer.
+    packet: Option<Arc<Packet>>,
     /// The hub recorded it (forwarded it, or resolved it at once).
     at_hub: bool,
     /// The destination's receipt, with its ack.
@@ -400,13 +402,13 @@ impl Knowledge {
                     return Err(bad(e, format!("packet of {} sent by {chain}", p.source)));
                 }
                 if let Some(t) = self.track(p.source.clone(), p.sequence) {
-                    t.packet.get_or_insert(p);
+                    t.packet.get_or_insert_with(|| Arc::new(p));
                 }
             }
             (true, "hub.forward") => {
                 let p: Packet = canonical(e, "packet")?;
                 if let Some(t) = self.track(p.source.clone(), p.sequence) {
-                    t.packet.get_or_insert(p);
+                    t.packet.get_or_insert_with(|| Arc::new(p));
                     t.at_hub = true;
                 }
             }
@@ -420,7 +422,7 @@ impl Knowledge {
                 let p: Packet = canonical(e, "packet")?;
                 let o: Outcome = borsh_attr(e, "outcome")?;
                 if let Some(t) = self.track(p.source.clone(), p.sequence) {
-                    t.packet.get_or_insert(p);
+                    t.packet.get_or_insert_with(|| Arc::new(p));
                     t.at_hub = true;
                     t.outcome = Some(o);
                 }

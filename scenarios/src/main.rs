@@ -59,6 +59,10 @@ enum BenchCommand {
     Xchain(bench_xchain::Args),
 }
 
+/// mimalloc instead of the system allocator: the node, relay and benchmark paths allocate many small objects.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {

@@ -93,17 +93,23 @@ fn a_packet_moves_through_every_step_and_is_then_forgotten() {
     let p = packet(1, 100);
     let mut k = Knowledge::new(id("hub"));
     k.observe(&id("alpha"), &[send(&p)]).unwrap();
-    assert_eq!(k.due(&tips(1), &all()), vec![Job::HubRecv(p.clone())]);
+    assert_eq!(k.due(&tips(1), &all()), vec![Job::HubRecv(Arc::new(p.clone()))]);
     k.observe(&id("hub"), &[forward(&p)]).unwrap();
-    assert_eq!(k.due(&tips(1), &all()), vec![Job::MemberRecv(p.clone())]);
+    assert_eq!(
+        k.due(&tips(1), &all()),
+        vec![Job::MemberRecv(Arc::new(p.clone()))]
+    );
     k.observe(&id("beta"), &[recv(&p, &Ack::Success)]).unwrap();
     assert_eq!(
         k.due(&tips(1), &all()),
-        vec![Job::HubAck(p.clone(), Ack::Success)]
+        vec![Job::HubAck(Arc::new(p.clone()), Ack::Success)]
     );
     let o = Outcome::Acknowledged(Ack::Success);
     k.observe(&id("hub"), &[outcome(&p, &o)]).unwrap();
-    assert_eq!(k.due(&tips(1), &all()), vec![Job::Resolve(p.clone(), o)]);
+    assert_eq!(
+        k.due(&tips(1), &all()),
+        vec![Job::Resolve(Arc::new(p.clone()), o)]
+    );
     k.observe(&id("alpha"), &[resolved(&p)]).unwrap();
     assert!(k.due(&tips(1), &all()).is_empty());
     assert_eq!(k.packets_in_flight(), 0);
@@ -122,7 +128,10 @@ fn learning_chains_out_of_order_gives_the_same_plan() {
     );
     k.observe(&id("hub"), &[forward(&p)]).unwrap();
     k.observe(&id("alpha"), &[send(&p)]).unwrap();
-    assert_eq!(k.due(&tips(1), &all()), vec![Job::HubAck(p, Ack::Success)]);
+    assert_eq!(
+        k.due(&tips(1), &all()),
+        vec![Job::HubAck(Arc::new(p), Ack::Success)]
+    );
 }
 
 #[test]
@@ -131,8 +140,11 @@ fn a_packet_past_its_deadline_at_the_destination_is_timed_out_not_delivered() {
     let mut k = Knowledge::new(id("hub"));
     k.observe(&id("alpha"), &[send(&p)]).unwrap();
     k.observe(&id("hub"), &[forward(&p)]).unwrap();
-    assert_eq!(k.due(&tips(9), &all()), vec![Job::MemberRecv(p.clone())]);
-    assert_eq!(k.due(&tips(10), &all()), vec![Job::HubTimeout(p)]);
+    assert_eq!(
+        k.due(&tips(9), &all()),
+        vec![Job::MemberRecv(Arc::new(p.clone()))]
+    );
+    assert_eq!(k.due(&tips(10), &all()), vec![Job::HubTimeout(Arc::new(p))]);
 }
 
 #[test]
@@ -298,7 +310,7 @@ fn older_events_read_after_the_resolution_do_not_bring_a_packet_back() {
         .unwrap();
     assert_eq!(
         k.due(&tips(1), &all()),
-        vec![Job::HubAck(q.clone(), Ack::Success)]
+        vec![Job::HubAck(Arc::new(q.clone()), Ack::Success)]
     );
     assert_eq!(k.packets_in_flight(), 1);
     // Resolutions out of order are remembered compactly.
@@ -316,13 +328,13 @@ fn job_keys_tell_steps_and_subjects_apart_and_ignore_the_rest() {
     let s = spec(100);
     let r = record();
     let jobs = vec![
-        Job::HubRecv(p.clone()),
-        Job::MemberRecv(p.clone()),
-        Job::HubAck(p.clone(), Ack::Success),
-        Job::HubTimeout(p.clone()),
-        Job::Resolve(p.clone(), o.clone()),
-        Job::HubRecv(q.clone()),
-        Job::Resolve(q.clone(), o),
+        Job::HubRecv(Arc::new(p.clone())),
+        Job::MemberRecv(Arc::new(p.clone())),
+        Job::HubAck(Arc::new(p.clone()), Ack::Success),
+        Job::HubTimeout(Arc::new(p.clone())),
+        Job::Resolve(Arc::new(p.clone()), o.clone()),
+        Job::HubRecv(Arc::new(q.clone())),
+        Job::Resolve(Arc::new(q.clone()), o),
         Job::ProvePrepare(s.clone(), 0),
         Job::ProvePrepare(s.clone(), 1),
         Job::AbortExpired(s.clone()),
@@ -339,10 +351,13 @@ fn job_keys_tell_steps_and_subjects_apart_and_ignore_the_rest() {
     // The same step of the same packet is the same job, whatever else the job carries.
     let mut later = p.clone();
     later.payload = q.payload.clone();
-    assert_eq!(Job::HubRecv(p.clone()).key(), Job::HubRecv(later).key());
     assert_eq!(
-        Job::HubAck(p.clone(), Ack::Success).key(),
-        Job::HubAck(p, Ack::Error("x".into())).key()
+        Job::HubRecv(Arc::new(p.clone())).key(),
+        Job::HubRecv(Arc::new(later)).key()
+    );
+    assert_eq!(
+        Job::HubAck(Arc::new(p.clone()), Ack::Success).key(),
+        Job::HubAck(Arc::new(p), Ack::Error("x".into())).key()
     );
     assert_eq!(
         Job::Verify(r.clone(), Bytes(vec![1])).key(),

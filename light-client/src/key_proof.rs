@@ -213,7 +213,7 @@ impl KeyProof {
             }
             siblings.push(Some(h));
         }
-        if n % 8 != 0 && bitmap.last().is_some_and(|b| b >> (n % 8) != 0) {
+        if !n.is_multiple_of(8) && bitmap.last().is_some_and(|b| b >> (n % 8) != 0) {
             return Err(malformed("unused bitmap bits set"));
         }
         if !input.0.is_empty() {

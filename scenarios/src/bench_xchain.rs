@@ -300,41 +300,43 @@ async fn bench(args: Args) -> Result<()> {
     watch_a.abort();
     watch_b.abort();
 
-    let book = book.lock().map_err(|_| anyhow!("book poisoned"))?;
-    let mut lat: Vec<f64> = book
-        .submitted
-        .iter()
-        .filter_map(|(s, t)| {
-            book.credited
-                .get(s)
-                .map(|c| c.duration_since(*t).as_secs_f64() * 1e3)
-        })
-        .collect();
-    lat.sort_by(|x, y| x.total_cmp(y));
-    let delivered = lat.len() as u64;
-    let first = book.submitted.values().min().copied().unwrap_or(load_start);
-    let last = book.credited.values().max().copied().unwrap_or(first);
-    let span = last.duration_since(first).as_secs_f64().max(1e-9);
-    let pct = |p: f64| -> f64 {
-        if lat.is_empty() {
-            return 0.0;
-        }
-        lat[((lat.len() as f64 - 1.0) * p).round() as usize]
-    };
-    let report = Report {
-        packets_per_s: delivered as f64 / span,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        delivered,
-        lost: book.submitted.len() as u64 - delivered,
-        duplicated: book.duplicated,
-        sent: book.submitted.len() as u64,
-        offered_per_s: args.rate,
-        duration_s: span,
-        validators_per_chain: 4,
-    };
-    if !args.json {
-        eprintln!(
+    // The report is computed inside this block, so the book's (std) lock is released before any await below.
+    {
+        let book = book.lock().map_err(|_| anyhow!("book poisoned"))?;
+        let mut lat: Vec<f64> = book
+            .submitted
+            .iter()
+            .filter_map(|(s, t)| {
+                book.credited
+                    .get(s)
+                    .map(|c| c.duration_since(*t).as_secs_f64() * 1e3)
+            })
+            .collect();
+        lat.sort_by(|x, y| x.total_cmp(y));
+        let delivered = lat.len() as u64;
+        let first = book.submitted.values().min().copied().unwrap_or(load_start);
+        let last = book.credited.values().max().copied().unwrap_or(first);
+        let span = last.duration_since(first).as_secs_f64().max(1e-9);
+        let pct = |p: f64| -> f64 {
+            if lat.is_empty() {
+                return 0.0;
+            }
+            lat[((lat.len() as f64 - 1.0) * p).round() as usize]
+        };
+        let report = Report {
+            packets_per_s: delivered as f64 / span,
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+            delivered,
+            lost: book.submitted.len() as u64 - delivered,
+            duplicated: book.duplicated,
+            sent: book.submitted.len() as u64,
+            offered_per_s: args.rate,
+            duration_s: span,
+            validators_per_chain: 4,
+        };
+        if !args.json {
+            eprintln!(
             "delivered {} of {} packets in {:.1} s: {:.0} packets/s, p50 {:.0} ms, p99 {:.0} ms; lost {}, duplicated {}; \
              relayer steps failed {}",
             report.delivered,
@@ -347,9 +349,9 @@ async fn bench(args: Args) -> Result<()> {
             report.duplicated,
             failures.lock().map(|f| *f).unwrap_or(0)
         );
+        }
+        println!("{}", serde_json::to_string(&report)?);
     }
-    println!("{}", serde_json::to_string(&report)?);
-    drop(book);
     if !args.json {
         // Gateway requests by route over the three chains (the relayer's, the senders' and this program's).
         let mut routes: BTreeMap<String, u64> = BTreeMap::new();
@@ -372,7 +374,10 @@ async fn bench(args: Args) -> Result<()> {
 /// `causeway_gateway_requests_total{route="…",status="…"} n` lines summed per route.
 fn request_counts(metrics: &str) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
-    for line in metrics.lines().filter(|l| l.starts_with("causeway_gateway_requests_total{")) {
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("causeway_gateway_requests_total{"))
+    {
         let route = line.split("route=\"").nth(1).and_then(|r| r.split('"').next());
         let n = line.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok());
         if let (Some(route), Some(n)) = (route, n) {

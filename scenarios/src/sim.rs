@@ -92,7 +92,7 @@ fn run_seeds(seeds: u64, jobs: usize) -> Result<Vec<Timed>> {
             let report = Sim::new(SimConfig::standard(seed)).run();
             out.push(Timed { report, wall: t.elapsed() });
             let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if finished % 100 == 0 && finished < seeds {
+            if finished.is_multiple_of(100) && finished < seeds {
                 eprintln!("{finished}/{seeds} seeds run ({:.0} s)", started.elapsed().as_secs_f64());
             }
         }

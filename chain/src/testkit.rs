@@ -164,16 +164,35 @@ pub enum TestChainError {
     Keys(String),
 }
 
+/// Where [`free_port`] and [`free_port_base`] look: below Linux's ephemeral range (32768–60999 by default), so that
+/// no outgoing connection of this or another process can take a port between the check and the caller's bind
+/// (a port the kernel handed out as ephemeral once made a devnet validator fail with "address in use").
+const PORTS: std::ops::Range<u16> = 20_000..32_768;
+
+/// Ports handed out in this process: never handed out twice.
+static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 /// A base port with `n` free consecutive ports on 127.0.0.1 above it (for tests that start nodes on loopback),
 /// or `None` when no such range was found in a few hundred tries.
 pub fn free_port_base(n: u16) -> Option<u16> {
+    let span = (PORTS.end - PORTS.start).checked_sub(n)?.max(1);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     for _ in 0..300 {
-        let base = 20_000 + rand::random::<u16>() % 30_000;
+        let base = PORTS.start + rand::random::<u16>() % span;
+        if (0..n).any(|i| given.contains(&(base + i))) {
+            continue;
+        }
         if (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            given.extend((0..n).map(|i| base + i));
             return Some(base);
         }
     }
     None
+}
+
+/// One free port on 127.0.0.1 (see [`free_port_base`]), or `None` when none was found.
+pub fn free_port() -> Option<u16> {
+    free_port_base(1)
 }
 
 /// Poll `cond` every `every` until it holds; panics naming `what` after `timeout` (end-to-end tests that wait on

@@ -21,7 +21,7 @@ use causeway_light_client::{Hash, HashAlg, SecretKey, Suite};
 const WAIT: Duration = Duration::from_secs(60);
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    causeway_chain::testkit::free_port().expect("a free port")
 }
 
 fn node_key(i: usize) -> NodeKey {

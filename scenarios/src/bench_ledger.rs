@@ -75,7 +75,7 @@ struct Report {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    causeway_chain::testkit::free_port().ok_or_else(|| anyhow::anyhow!("no free port on 127.0.0.1 in 20000..32768"))
 }
 
 /// Run the benchmark.

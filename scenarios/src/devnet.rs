@@ -83,8 +83,9 @@ pub(crate) fn init_logs() {
         .try_init();
 }
 
+/// A free loopback port outside the kernel's ephemeral range (see `causeway_chain::testkit::free_port`).
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    causeway_chain::testkit::free_port().ok_or_else(|| anyhow!("no free port on 127.0.0.1 in 20000..32768"))
 }
 
 fn timeouts() -> RoundTimeouts {

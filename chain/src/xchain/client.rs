@@ -216,16 +216,26 @@ impl Slot {
         let (client_state, held) = client.into_parts();
         let kept: Vec<u64> = held.iter().map(|t| t.height).collect();
         for h in old.iter().filter(|h| kept.binary_search(h).is_err()) {
-            state
-                .delete(&self.namespace, &self.height_key(*h))
-                .map_err(ExecError::State)?;
+            self.delete_height(state, *h)?;
         }
         for t in &held {
-            state
-                .put(&self.namespace, &self.height_key(t.height), t.encode())
-                .map_err(ExecError::State)?;
+            self.put_height(state, t)?;
         }
         self.write_index(state, &client_state, &kept)
+    }
+
+    fn put_height(&self, state: &mut (impl StateWrite + ?Sized), t: &TrustedHeight) -> Result<()> {
+        state
+            .put(&self.namespace, &self.height_key(t.height), t.encode())
+            .map_err(ExecError::State)?;
+        Ok(())
+    }
+
+    fn delete_height(&self, state: &mut (impl StateWrite + ?Sized), height: u64) -> Result<()> {
+        state
+            .delete(&self.namespace, &self.height_key(height))
+            .map_err(ExecError::State)?;
+        Ok(())
     }
 
     fn write_index(
@@ -244,31 +254,44 @@ impl Slot {
         Ok(())
     }
 
-    /// Write back what an operation on a partial client loaded with `read` changed: new heights, the pruned ones,
-    /// and the client state.
-    fn write_back(
+    /// The partial client holding the kept heights `heights` picks (from all kept heights), for one operation.
+    fn load_for(
         &self,
-        state: &mut (impl StateWrite + ?Sized),
-        before: &ClientState,
-        mut kept: Vec<u64>,
-        read: &[u64],
-        client: NativeClient,
-    ) -> Result<()> {
+        state: &(impl StateRead + ?Sized),
+        heights: impl FnOnce(&[u64]) -> Vec<u64>,
+    ) -> Result<Loaded> {
+        let before = self.required_state(state)?;
+        let kept = self.kept(state)?;
+        let read = heights(&kept);
+        let client = self.view(state, before.clone(), &read)?;
+        Ok(Loaded {
+            before,
+            kept,
+            read,
+            client,
+        })
+    }
+
+    /// Write back what an operation changed on a [`Slot::load_for`] client: new heights, the pruned ones, and the
+    /// client state.
+    fn write_back(&self, state: &mut (impl StateWrite + ?Sized), loaded: Loaded) -> Result<()> {
+        let Loaded {
+            before,
+            mut kept,
+            read,
+            client,
+        } = loaded;
         let (client_state, held) = client.into_parts();
-        let mut changed = client_state != *before;
+        let mut changed = client_state != before;
         for t in held.iter().filter(|t| read.binary_search(&t.height).is_err()) {
-            state
-                .put(&self.namespace, &self.height_key(t.height), t.encode())
-                .map_err(ExecError::State)?;
+            self.put_height(state, t)?;
             if let Err(at) = kept.binary_search(&t.height) {
                 kept.insert(at, t.height);
             }
             changed = true;
         }
         for h in prune(&mut kept, client_state.options.max_consensus_states) {
-            state
-                .delete(&self.namespace, &self.height_key(h))
-                .map_err(ExecError::State)?;
+            self.delete_height(state, h)?;
         }
         if changed {
             self.write_index(state, &client_state, &kept)?;
@@ -285,18 +308,15 @@ impl Slot {
         update: HeaderUpdate,
         now: Time,
     ) -> Result<u64> {
-        let before = self.required_state(state)?;
-        let kept = self.kept(state)?;
-        let read = heights_for_update(&kept, &update);
-        let mut client = self.view(state, before.clone(), &read)?;
-        let chain = before.options.chain_id.clone();
-        match client.verify_header(update, now) {
+        let mut loaded = self.load_for(state, |kept| heights_for_update(kept, &update))?;
+        let chain = loaded.before.options.chain_id.clone();
+        match loaded.client.verify_header(update, now) {
             Ok(outcome) => {
-                self.write_back(state, &before, kept, &read, client)?;
+                self.write_back(state, loaded)?;
                 Ok(outcome.height)
             }
             Err(e @ NativeError::ConflictingHeader { .. }) => {
-                self.write_back(state, &before, kept, &read, client)?;
+                self.write_back(state, loaded)?;
                 Err(self.client_error(&chain, e))
             }
             Err(e) => Err(self.client_error(&chain, e)),
@@ -310,13 +330,10 @@ impl Slot {
         evidence: Misbehaviour,
         now: Time,
     ) -> Result<()> {
-        let before = self.required_state(state)?;
-        let kept = self.kept(state)?;
-        let read = heights_for_misbehaviour(&kept, &evidence);
-        let mut client = self.view(state, before.clone(), &read)?;
-        let chain = before.options.chain_id.clone();
-        match client.check_misbehaviour(evidence, now) {
-            Ok(true) => self.write_back(state, &before, kept, &read, client),
+        let mut loaded = self.load_for(state, |kept| heights_for_misbehaviour(kept, &evidence))?;
+        let chain = loaded.before.options.chain_id.clone();
+        match loaded.client.check_misbehaviour(evidence, now) {
+            Ok(true) => self.write_back(state, loaded),
             Ok(false) => Err(Error::NoMisbehaviour),
             Err(e) => Err(self.client_error(&chain, e)),
         }
@@ -381,6 +398,17 @@ impl Slot {
             )
         })
     }
+}
+
+/// A partial client loaded for one operation, with what writing its changes back needs.
+struct Loaded {
+    /// The client state as stored.
+    before: ClientState,
+    /// Every kept height, as stored.
+    kept: Vec<u64>,
+    /// The heights loaded into `client`.
+    read: Vec<u64>,
+    client: NativeClient,
 }
 
 /// A new client for governance: trust `header`, whose next validator set must be `next_validators`.

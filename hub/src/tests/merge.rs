@@ -4,7 +4,7 @@
 
 use causeway_chain::genesis::Profile;
 use causeway_chain::message::{Amount, Denom};
-use causeway_chain::state::{MemState, Overlay, WriteSet};
+use causeway_chain::state::MemState;
 use causeway_chain::xchain::types::{DenomTrace, Payload, TransferData};
 use causeway_light_client::testgen::{ChainBuilder, Signers, TestChain, TestState};
 use causeway_light_client::{Address, Suite, Time};
@@ -40,30 +40,6 @@ fn parent(id: &str, partner: &str, merged: &str, brings: &str, seed: u64) -> Par
         .state(state)
         .build(FINAL + 2);
     Parent { chain, record }
-}
-
-fn run_at<T>(
-    state: &MemState,
-    time: Time,
-    f: impl FnOnce(&mut dyn StateWrite, &TxContext<'_>) -> T,
-) -> (T, WriteSet) {
-    let b = BlockContext {
-        chain_id: chain("hub"),
-        height: 9,
-        time,
-        proposer: Address([7; 20]),
-    };
-    let validators = set();
-    let ctx = TxContext {
-        block: &b,
-        sender: Address([1; 20]),
-        validators: &validators,
-        extensions: &[],
-    };
-    let mut o = Overlay::new(state);
-    let out = f(&mut o, &ctx);
-    o.commit_tx();
-    (out, o.into_write_set())
 }
 
 struct Setup {

@@ -38,21 +38,26 @@ fn header(id: &str, next: &ValidatorSet) -> Header {
     }
 }
 
-fn block(time: u64) -> BlockContext {
-    BlockContext {
-        chain_id: chain("hub"),
-        height: 9,
-        time: Time::from_secs(time),
-        proposer: Address([7; 20]),
-    }
-}
-
 fn run<T>(
     state: &MemState,
     time: u64,
     f: impl FnOnce(&mut dyn StateWrite, &TxContext<'_>) -> T,
 ) -> (T, WriteSet) {
-    let b = block(time);
+    run_at(state, Time::from_secs(time), f)
+}
+
+/// Run `f` as one transaction of a hub block at `time` over `state`; its result and writes.
+fn run_at<T>(
+    state: &MemState,
+    time: Time,
+    f: impl FnOnce(&mut dyn StateWrite, &TxContext<'_>) -> T,
+) -> (T, WriteSet) {
+    let b = BlockContext {
+        chain_id: chain("hub"),
+        height: 9,
+        time,
+        proposer: Address([7; 20]),
+    };
     let validators = set();
     let ctx = TxContext {
         block: &b,

@@ -232,7 +232,8 @@ impl StateRead for MemState {
         Ok(self.data.get(&(namespace.clone(), key.to_vec())).cloned())
     }
     fn namespace_roots(&self) -> Result<Vec<(Namespace, Hash)>, StateError> {
-        let mut grouped: BTreeMap<&Namespace, Vec<(jmt::KeyHash, Option<Vec<u8>>)>> = BTreeMap::new();
+        type TreeWrites = Vec<(jmt::KeyHash, Option<Vec<u8>>)>;
+        let mut grouped: BTreeMap<&Namespace, TreeWrites> = BTreeMap::new();
         for ((ns, key), value) in &self.data {
             grouped.entry(ns).or_default().push((proof::key_hash(self.alg, key), Some(value.clone())));
         }

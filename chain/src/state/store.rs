@@ -806,7 +806,11 @@ impl Store {
         }
         let stale = self.cf(CF_STALE)?;
         let end = new_oldest.saturating_add(1).to_be_bytes();
-        for item in self.db.iterator_cf(stale, IteratorMode::From(&[], Direction::Forward)) {
+        // Everything stale at or before the current oldest height was deleted by earlier prunes: start after it.
+        // Starting at the beginning would walk over all those deletions' tombstones on every commit (until
+        // compaction drops them), a cost that grows with the chain.
+        let start = if self.oldest == 0 { 0 } else { self.oldest.saturating_add(1) }.to_be_bytes();
+        for item in self.db.iterator_cf(stale, IteratorMode::From(&start, Direction::Forward)) {
             let (k, _) = item?;
             if k.len() < 9 || k[..8] >= end[..] {
                 break;

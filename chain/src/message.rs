@@ -93,6 +93,11 @@ impl Denom {
         #[allow(clippy::expect_used)]
         Namespace::new(format!("asset:{}", self.0)).expect("asset namespaces are valid by construction")
     }
+
+    /// The asset whose namespace `namespace` is, if it is an asset namespace.
+    pub fn of_namespace(namespace: &Namespace) -> Option<Denom> {
+        Denom::new(namespace.as_str().strip_prefix("asset:")?).ok()
+    }
 }
 
 impl OrgId {

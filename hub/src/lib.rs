@@ -25,17 +25,21 @@
 //! ## Lineage
 //! [`HubMsg::RegisterSplitChild`] proves a member's split record with that member's client and creates the child's
 //! client from a child header signed by the validators the record names (the parent's governance chose them); the
-//! hub remembers where the child comes from ([`lineage`]). The child is then a member like any other. Not yet: moving
-//! the parent's routes for the departed namespaces (packets are addressed by chain).
+//! hub remembers where the child comes from ([`lineage`]) and routes the departed assets to it: a packet
+//! addressed to the parent that brings one of them home (its trace's home is the parent) is forwarded to the
+//! child instead ([`delivery_chain`], [`hub_keys::route`]), whose state now holds the asset and the escrow that
+//! backs its vouchers; its acknowledgement or timeout is then proven with the child's client. Routes chain: an
+//! asset that moved twice reaches the chain that holds it now.
 //!
 //! [`HubMsg::RegisterMerged`] proves both parents' merge-out records (each with its parent's client, at or after
 //! the parent's final height), checks that they describe one merge (each names the other as partner, the same
 //! merged chain, validators and profile, disjoint namespaces), and creates the merged chain's client from a header
-//! signed by the validators the records name. Both parents are then *retired* ([`retired`]): a packet addressed
-//! to a retired chain is answered at once with an error acknowledgement naming its successor (the source
-//! refunds), a packet forwarded to it before the merge is resolved by its receipt or, since the parent never
-//! produces another block, by a proof of absence at any height from its final height on (a timeout, refunded);
-//! its client accepts no header past the final height. Proofs up to the final height still verify, so every
+//! signed by the validators the records name. Both parents are then *retired* ([`retired`]) and their assets
+//! routed to the merged chain as for a split: a packet bringing one home is forwarded to the merged chain; any
+//! other packet addressed to a retired chain is answered at once with an error acknowledgement naming its
+//! successor (the source refunds), a packet forwarded to it before the merge is resolved by its receipt or,
+//! since the parent never produces another block, by a proof of absence at any height from its final height on
+//! (a timeout, refunded); its client accepts no header past the final height. Proofs up to the final height still verify, so every
 //! packet in flight drains; none is lost or executed twice.
 //!
 //! ## Data verification
@@ -57,12 +61,12 @@ use causeway_chain::exec::lineage::{
     merge_out_record_key, split_record_key, MergeOutRecord, SplitRecord, LINEAGE,
 };
 use causeway_chain::exec::{get_typed, put_typed, Event, Extension, Fail, TxContext};
-use causeway_chain::message::{Bytes, GovAction, Message};
+use causeway_chain::message::{Bytes, Denom, GovAction, Message};
 use causeway_chain::state::{StateRead, StateWrite};
 use causeway_chain::xchain::client::{self, Slot};
 use causeway_chain::xchain::types::{
-    hub_keys, member_keys, member_path, namespace, Ack, AtomicSpec, Decision, Outcome, Packet, HUB_MODULE,
-    HUB_NAMESPACE,
+    hub_keys, member_keys, member_path, namespace, Ack, AtomicSpec, Decision, Outcome, Packet, Payload,
+    HUB_MODULE, HUB_NAMESPACE,
 };
 use causeway_chain::xchain::{Error, Result};
 use causeway_light_client::commit::verify_commit;
@@ -239,7 +243,8 @@ impl HubGov {
 pub struct PacketRecord {
     /// The packet's commitment.
     pub commitment: Hash,
-    /// Its destination.
+    /// The chain it was forwarded to: its destination, or the chain that holds its asset now
+    /// ([`delivery_chain`]). Its acknowledgement or timeout is proven with this chain's client.
     pub destination: ChainId,
     /// True once its outcome is recorded.
     pub resolved: bool,
@@ -576,6 +581,7 @@ fn register_split_child(
         record: alg.hash(&committed),
     };
     put_typed(state, &ns(), &hub_keys::lineage(child), &entry)?;
+    add_routes(state, parent, record.departed.iter(), child)?;
     Ok(vec![Event::new(
         "hub.split_child_registered",
         &[
@@ -698,6 +704,12 @@ fn register_merged(
             final_height: side.record.final_height,
         };
         put_typed(state, &ns(), &hub_keys::retired(&side.record.chain), &entry)?;
+        add_routes(
+            state,
+            &side.record.chain,
+            side.record.namespaces.iter().map(|(n, _)| n),
+            merged,
+        )?;
     }
     put_typed(
         state,
@@ -714,6 +726,45 @@ fn register_merged(
             ("trusted_height", header.height.to_string()),
         ],
     )])
+}
+
+/// Most routes one packet follows (an asset split off, then merged, then split again…).
+const MAX_ROUTE_HOPS: usize = 16;
+
+/// Route the assets among `namespaces` that left `from` to `to` (data namespaces that are not assets carry no
+/// packets and get no route).
+fn add_routes<'a>(
+    state: &mut dyn StateWrite,
+    from: &ChainId,
+    namespaces: impl Iterator<Item = &'a Namespace>,
+    to: &ChainId,
+) -> Result<()> {
+    for namespace in namespaces.filter(|n| Denom::of_namespace(n).is_some()) {
+        put_typed(state, &ns(), &hub_keys::route(from, namespace), to)?;
+    }
+    Ok(())
+}
+
+/// The chain the hub forwards `packet` to: its destination, unless the packet brings an asset home (its trace's
+/// home is the destination) to a chain the asset has left by a split or merge — then the chain that holds the
+/// asset now, following routes as far as the asset went.
+pub fn delivery_chain(state: &(impl StateRead + ?Sized), packet: &Packet) -> Result<ChainId> {
+    let Payload::Transfer(t) = &packet.payload;
+    let mut to = packet.destination.clone();
+    if t.trace.home != to {
+        return Ok(to);
+    }
+    let asset = t.trace.base.namespace();
+    for _ in 0..MAX_ROUTE_HOPS {
+        match get_typed::<ChainId>(state, &ns(), &hub_keys::route(&to, &asset))? {
+            Some(next) => to = next,
+            None => return Ok(to),
+        }
+    }
+    Err(Error::Lineage(format!(
+        "{} left {} more than {MAX_ROUTE_HOPS} times: no route",
+        t.trace.base, packet.destination
+    )))
 }
 
 fn update_client(
@@ -768,13 +819,14 @@ fn recv_packet(
     let commitment = packet.commitment();
     let path = member_path(member_keys::commitment(packet.sequence));
     source.verify_membership(state, proof_height, &path, &commitment.0, proof)?;
-    let refusal = if !is_member(state, &packet.destination)? {
-        Some(format!("{} is not a member", packet.destination))
+    let to = delivery_chain(state, &packet)?;
+    let refusal = if !is_member(state, &to)? {
+        Some(format!("{to} is not a member"))
     } else {
-        retired(state, &packet.destination)?.map(|r| {
+        retired(state, &to)?.map(|r| {
             format!(
-                "{} merged into {} at height {}: send to {}",
-                packet.destination, r.successor, r.final_height, r.successor
+                "{to} merged into {} at height {}: send to {}",
+                r.successor, r.final_height, r.successor
             )
         })
     };
@@ -782,26 +834,26 @@ fn recv_packet(
         // Nobody to forward to: answer the source at once, forward nothing.
         let record = PacketRecord {
             commitment,
-            destination: packet.destination.clone(),
+            destination: to,
             resolved: true,
         };
         put_typed(state, &ns(), &receipt, &record)?;
         let outcome = Outcome::Acknowledged(Ack::Error(reason));
         return record_outcome(state, &packet, &outcome);
     }
+    let forward = hub_keys::forward(&to, &packet.source, packet.sequence);
+    state.put(&ns(), &forward, commitment.0.to_vec())?;
     let record = PacketRecord {
         commitment,
-        destination: packet.destination.clone(),
+        destination: to,
         resolved: false,
     };
     put_typed(state, &ns(), &receipt, &record)?;
-    let forward = hub_keys::forward(&packet.destination, &packet.source, packet.sequence);
-    state.put(&ns(), &forward, commitment.0.to_vec())?;
     Ok(vec![Event::new(
         "hub.forward",
         &[
             ("source", packet.source.to_string()),
-            ("destination", packet.destination.to_string()),
+            ("destination", record.destination.to_string()),
             ("sequence", packet.sequence.to_string()),
             ("packet", hex::encode(packet.encode())),
         ],
@@ -853,7 +905,7 @@ fn resolve(
     )?;
     state.delete(
         &ns(),
-        &hub_keys::forward(&packet.destination, &packet.source, packet.sequence),
+        &hub_keys::forward(&record.destination, &packet.source, packet.sequence),
     )?;
     record_outcome(state, packet, outcome)
 }
@@ -868,7 +920,7 @@ fn acknowledge(
     packet.validate()?;
     let record = pending(state, &packet)?;
     let path = member_path(member_keys::receipt(&packet.source, packet.sequence));
-    member_client(&packet.destination).verify_membership(
+    member_client(&record.destination).verify_membership(
         state,
         proof_height,
         &path,
@@ -886,10 +938,10 @@ fn timeout(
 ) -> Result<Vec<Event>> {
     packet.validate()?;
     let record = pending(state, &packet)?;
-    let destination = member_client(&packet.destination);
+    let destination = member_client(&record.destination);
     let time = destination.time_at(state, proof_height)?;
     // A destination that merged out never produces a block after its final height: absence there is final.
-    let ended = retired(state, &packet.destination)?.is_some_and(|r| proof_height >= r.final_height);
+    let ended = retired(state, &record.destination)?.is_some_and(|r| proof_height >= r.final_height);
     if !ended && !packet.expired_at(proof_height, time) {
         return Err(Error::NotExpired {
             source_chain: packet.source,

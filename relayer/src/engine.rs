@@ -623,12 +623,12 @@ impl Engine {
         let hub_ns = namespace(HUB_NAMESPACE);
         Some(match job {
             Job::HubRecv(p) => (ns, member_keys::commitment(p.sequence), Expect::Present),
-            Job::HubAck(p, _) => (ns, member_keys::receipt(&p.source, p.sequence), Expect::Present),
-            Job::HubTimeout(p) => (ns, member_keys::receipt(&p.source, p.sequence), Expect::Absent),
+            Job::HubAck(p, ..) => (ns, member_keys::receipt(&p.source, p.sequence), Expect::Present),
+            Job::HubTimeout(p, _) => (ns, member_keys::receipt(&p.source, p.sequence), Expect::Absent),
             Job::ProvePrepare(s, i) => (ns, member_keys::prepared(&s.id(), *i), Expect::Present),
-            Job::MemberRecv(p) => (
+            Job::MemberRecv(p, to) => (
                 hub_ns,
-                hub_keys::forward(&p.destination, &p.source, p.sequence),
+                hub_keys::forward(to, &p.source, p.sequence),
                 Expect::Present,
             ),
             Job::Resolve(p, _) => (hub_ns, hub_keys::outcome(&p.source, p.sequence), Expect::Present),
@@ -651,14 +651,14 @@ impl Engine {
                 proof,
             }
             .into_message(),
-            (Job::HubAck(p, ack), Some(proof)) => HubMsg::AcknowledgePacket {
+            (Job::HubAck(p, ack, _), Some(proof)) => HubMsg::AcknowledgePacket {
                 packet: Packet::clone(p),
                 ack: ack.clone(),
                 proof_height: h,
                 proof,
             }
             .into_message(),
-            (Job::HubTimeout(p), Some(proof)) => HubMsg::TimeoutPacket {
+            (Job::HubTimeout(p, _), Some(proof)) => HubMsg::TimeoutPacket {
                 packet: Packet::clone(p),
                 proof_height: h,
                 proof,
@@ -672,7 +672,7 @@ impl Engine {
             }
             .into_message(),
             (Job::AbortExpired(spec), None) => HubMsg::AbortExpired { spec: spec.clone() }.into_message(),
-            (Job::MemberRecv(p), Some(proof)) => EndpointMsg::RecvPacket {
+            (Job::MemberRecv(p, _), Some(proof)) => EndpointMsg::RecvPacket {
                 packet: Packet::clone(p),
                 proof_height: h,
                 proof,

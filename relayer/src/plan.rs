@@ -48,12 +48,13 @@ pub struct RecordRequest {
 pub enum Job {
     /// Prove a packet's commitment on its source to the hub.
     HubRecv(Arc<Packet>),
-    /// Prove the hub's forward commitment to the destination.
-    MemberRecv(Arc<Packet>),
-    /// Prove the destination's receipt (with its ack) to the hub.
-    HubAck(Arc<Packet>, Ack),
-    /// Prove to the hub that the destination never received the packet before its deadline.
-    HubTimeout(Arc<Packet>),
+    /// Prove the hub's forward commitment to the chain the hub forwarded the packet to: its destination, or the
+    /// chain that now holds the asset it brings home (the hub routed it after a split or merge).
+    MemberRecv(Arc<Packet>, Arc<ChainId>),
+    /// Prove the receipt (with its ack) on the chain the packet was forwarded to, to the hub.
+    HubAck(Arc<Packet>, Ack, Arc<ChainId>),
+    /// Prove to the hub that the chain the packet was forwarded to never received it before its deadline.
+    HubTimeout(Arc<Packet>, Arc<ChainId>),
     /// Prove the hub's outcome to the source.
     Resolve(Arc<Packet>, Outcome),
     /// Prove leg `index`'s prepare to the hub.
@@ -134,9 +135,9 @@ impl Job {
         };
         let (step, subject) = match self {
             Job::HubRecv(p) => (Step::HubRecv, packet(p)),
-            Job::MemberRecv(p) => (Step::MemberRecv, packet(p)),
-            Job::HubAck(p, _) => (Step::HubAck, packet(p)),
-            Job::HubTimeout(p) => (Step::HubTimeout, packet(p)),
+            Job::MemberRecv(p, _) => (Step::MemberRecv, packet(p)),
+            Job::HubAck(p, ..) => (Step::HubAck, packet(p)),
+            Job::HubTimeout(p, _) => (Step::HubTimeout, packet(p)),
             Job::Resolve(p, _) => (Step::Resolve, packet(p)),
             Job::ProvePrepare(s, i) => (Step::ProvePrepare, Subject::Deal(s.id(), *i)),
             Job::AbortExpired(s) => (Step::AbortExpired, Subject::Deal(s.id(), 0)),
@@ -152,11 +153,11 @@ impl Job {
         match self {
             Job::HubRecv(_)
             | Job::HubAck(..)
-            | Job::HubTimeout(_)
+            | Job::HubTimeout(..)
             | Job::ProvePrepare(..)
             | Job::AbortExpired(_)
             | Job::Attest(_) => hub,
-            Job::MemberRecv(p) => &p.destination,
+            Job::MemberRecv(_, to) => to,
             Job::Resolve(p, _) => &p.source,
             Job::ApplyDecision(spec, i, _) => spec.legs.get(*i as usize).map(|l| &l.chain).unwrap_or(hub),
             Job::Verify(r, _) => &r.verifier,
@@ -167,11 +168,11 @@ impl Job {
     pub fn proven_chain<'a>(&'a self, hub: &'a ChainId) -> Option<&'a ChainId> {
         match self {
             Job::HubRecv(p) => Some(&p.source),
-            Job::HubAck(p, _) | Job::HubTimeout(p) => Some(&p.destination),
+            Job::HubAck(_, _, to) | Job::HubTimeout(_, to) => Some(to),
             Job::ProvePrepare(spec, i) => spec.legs.get(*i as usize).map(|l| &l.chain),
             Job::Attest(r) => Some(&r.chain),
             Job::AbortExpired(_) => None,
-            Job::MemberRecv(_) | Job::Resolve(..) | Job::ApplyDecision(..) | Job::Verify(..) => Some(hub),
+            Job::MemberRecv(..) | Job::Resolve(..) | Job::ApplyDecision(..) | Job::Verify(..) => Some(hub),
         }
     }
 
@@ -179,9 +180,9 @@ impl Job {
     pub fn describe(&self) -> String {
         match self {
             Job::HubRecv(p) => format!("packet {}#{} proven to the hub", p.source, p.sequence),
-            Job::MemberRecv(p) => format!("packet {}#{} proven to {}", p.source, p.sequence, p.destination),
-            Job::HubAck(p, ack) => format!("ack {ack:?} of {}#{} proven to the hub", p.source, p.sequence),
-            Job::HubTimeout(p) => format!("timeout of {}#{} proven to the hub", p.source, p.sequence),
+            Job::MemberRecv(p, to) => format!("packet {}#{} proven to {to}", p.source, p.sequence),
+            Job::HubAck(p, ack, _) => format!("ack {ack:?} of {}#{} proven to the hub", p.source, p.sequence),
+            Job::HubTimeout(p, _) => format!("timeout of {}#{} proven to the hub", p.source, p.sequence),
             Job::Resolve(p, o) => format!(
                 "outcome {o:?} of {}#{} proven to {}",
                 p.source, p.sequence, p.source
@@ -215,6 +216,8 @@ struct PacketTrack {
     packet: Option<Arc<Packet>>,
     /// The hub recorded it (forwarded it, or resolved it at once).
     at_hub: bool,
+    /// The chain the hub forwarded it to (its destination, unless the hub routed it to a successor).
+    to: Option<Arc<ChainId>>,
     /// The destination's receipt, with its ack.
     ack: Option<Ack>,
     /// The hub's outcome for the source.
@@ -407,9 +410,11 @@ impl Knowledge {
             }
             (true, "hub.forward") => {
                 let p: Packet = canonical(e, "packet")?;
+                let to = chain_attr(e, "destination")?;
                 if let Some(t) = self.track(p.source.clone(), p.sequence) {
                     t.packet.get_or_insert_with(|| Arc::new(p));
                     t.at_hub = true;
+                    t.to.get_or_insert_with(|| Arc::new(to));
                 }
             }
             (false, "xchain.recv") => {
@@ -491,17 +496,19 @@ impl Knowledge {
             if !serves(&p.source) {
                 continue;
             }
+            let to = || t.to.clone().unwrap_or_else(|| Arc::new(p.destination.clone()));
             match (&t.outcome, &t.ack, t.at_hub) {
                 (Some(o), _, _) => jobs.push(Job::Resolve(p.clone(), o.clone())),
-                (None, Some(ack), true) if serves(&p.destination) => {
-                    jobs.push(Job::HubAck(p.clone(), ack.clone()))
+                (None, Some(ack), true) if serves(t.to.as_deref().unwrap_or(&p.destination)) => {
+                    jobs.push(Job::HubAck(p.clone(), ack.clone(), to()))
                 }
-                (None, None, true) if serves(&p.destination) => {
-                    let tip = tips.get(&p.destination).copied().unwrap_or_default();
+                (None, None, true) if serves(t.to.as_deref().unwrap_or(&p.destination)) => {
+                    let to = to();
+                    let tip = tips.get(&*to).copied().unwrap_or_default();
                     if p.expired_at(tip.height, tip.time) {
-                        jobs.push(Job::HubTimeout(p.clone()));
+                        jobs.push(Job::HubTimeout(p.clone(), to));
                     } else {
-                        jobs.push(Job::MemberRecv(p.clone()));
+                        jobs.push(Job::MemberRecv(p.clone(), to));
                     }
                 }
                 (None, _, false) => jobs.push(Job::HubRecv(p.clone())),

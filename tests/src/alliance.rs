@@ -484,6 +484,35 @@ impl Alliance {
         )
     }
 
+    /// The chain the hub forwarded `p` to: its destination, or the successor it routed the packet to after a
+    /// split or merge (as its packet record says); the destination while the hub has no record.
+    pub fn delivered_to(&self, p: &Packet) -> ChainId {
+        causeway_hub::packet_record(&self.hub.view(), &p.source, p.sequence)
+            .unwrap()
+            .map_or_else(|| p.destination.clone(), |r| r.destination)
+    }
+
+    /// Make `chain` (with its validators' keys and its directory) a member of the harness: it must already be a
+    /// member on the hub (a registered split child or merged chain), and it gets its hub client by governance.
+    pub fn join(&mut self, chain: TestChain, validators: Vec<SecretKey>, dir: tempfile::TempDir) -> usize {
+        let mut m = Chain {
+            chain,
+            validators,
+            batch: vec![],
+            counts: HashMap::new(),
+            _dir: dir,
+        };
+        let action = EndpointGov::CreateHubClient {
+            options: options(&self.hub.id()),
+            header: self.hub.chain.app().block(1).unwrap().unwrap().header,
+            next_validators: self.hub.chain.app().validators_at(2).unwrap(),
+        }
+        .into_action();
+        pass(&mut m, vec![action], 0);
+        self.members.push(m);
+        self.members.len() - 1
+    }
+
     fn member_of(&self, chain: &ChainId) -> usize {
         self.member(chain).expect("jobs name members")
     }
@@ -494,7 +523,7 @@ impl Alliance {
         if src.endpoint_get(&member_keys::commitment(p.sequence)).is_none() {
             return false;
         }
-        let Some(dst) = self.member(&p.destination) else {
+        let Some(dst) = self.member(&self.delivered_to(p)) else {
             return true;
         };
         self.members[dst].endpoint_get(&member_keys::receipt(&p.source, p.sequence))
@@ -511,7 +540,7 @@ impl Alliance {
             match causeway_hub::packet_record(&hub, src, *seq).unwrap() {
                 None => jobs.push(Job::HubRecv(p.clone())),
                 Some(r) if !r.resolved => {
-                    let dst = &self.members[self.member_of(&p.destination)];
+                    let dst = &self.members[self.member_of(&self.delivered_to(p))];
                     match dst.endpoint_get(&member_keys::receipt(src, *seq)) {
                         Some(_) => {
                             if let Some(ack) = k.acks.get(&(src.clone(), *seq)) {
@@ -588,9 +617,9 @@ impl Alliance {
                 (Target::Hub, msgs)
             }
             Job::MemberRecv(p) => {
-                let i = self.member_of(&p.destination);
+                let i = self.member_of(&self.delivered_to(p));
                 let (mut msgs, h) = self.update_on_member(i);
-                let key = hub_keys::forward(&p.destination, &p.source, p.sequence);
+                let key = hub_keys::forward(&self.delivered_to(p), &p.source, p.sequence);
                 let (_, proof) = self.hub.prove(h, HUB_NAMESPACE, &key);
                 msgs.push(
                     EndpointMsg::RecvPacket {
@@ -603,7 +632,7 @@ impl Alliance {
                 (Target::Member(i), msgs)
             }
             Job::HubAck(p, ack) => {
-                let i = self.member_of(&p.destination);
+                let i = self.member_of(&self.delivered_to(p));
                 let (mut msgs, h) = self.update_on_hub(i);
                 let (_, proof) =
                     self.members[i].prove(h, NAMESPACE, &member_keys::receipt(&p.source, p.sequence));
@@ -619,7 +648,7 @@ impl Alliance {
                 (Target::Hub, msgs)
             }
             Job::HubTimeout(p) => {
-                let i = self.member_of(&p.destination);
+                let i = self.member_of(&self.delivered_to(p));
                 let (mut msgs, h) = self.update_on_hub(i);
                 let (_, proof) =
                     self.members[i].prove(h, NAMESPACE, &member_keys::receipt(&p.source, p.sequence));
@@ -712,7 +741,7 @@ impl Alliance {
                 Target::Hub => {
                     let i = match job {
                         Job::HubRecv(p) => self.member_of(&p.source),
-                        Job::HubAck(p, _) | Job::HubTimeout(p) => self.member_of(&p.destination),
+                        Job::HubAck(p, _) | Job::HubTimeout(p) => self.member_of(&self.delivered_to(p)),
                         Job::ProvePrepare(spec, index) => self.member_of(&spec.legs[*index as usize].chain),
                         _ => return None,
                     };
@@ -758,9 +787,9 @@ impl Alliance {
             Job::MemberRecv(p) => {
                 // Either a changed packet, or a timeout claimed on the hub before the deadline.
                 if rng.gen_bool(0.5) {
-                    let i = self.member_of(&p.destination);
+                    let i = self.member_of(&self.delivered_to(p));
                     let (_, h) = self.update_on_member(i);
-                    let key = hub_keys::forward(&p.destination, &p.source, p.sequence);
+                    let key = hub_keys::forward(&self.delivered_to(p), &p.source, p.sequence);
                     let (_, proof) = self.hub.prove(h, HUB_NAMESPACE, &key);
                     EndpointMsg::RecvPacket {
                         packet: inflate(p),
@@ -769,7 +798,7 @@ impl Alliance {
                     }
                     .into_message()
                 } else {
-                    let i = self.member_of(&p.destination);
+                    let i = self.member_of(&self.delivered_to(p));
                     let (mut msgs, h) = self.update_on_hub(i);
                     let m = &self.members[i];
                     // Only a lie while the deadline has not passed at the proven height.
@@ -794,7 +823,7 @@ impl Alliance {
                     Ack::Success => Ack::Error("forged".into()),
                     Ack::Error(_) => Ack::Success,
                 };
-                let i = self.member_of(&p.destination);
+                let i = self.member_of(&self.delivered_to(p));
                 let (_, h) = self.update_on_hub(i);
                 let (_, proof) =
                     self.members[i].prove(h, NAMESPACE, &member_keys::receipt(&p.source, p.sequence));
@@ -1130,6 +1159,65 @@ fn exec_on(
 }
 
 impl Alliance {
+    /// Submit `msgs` signed by `key` to `t`, produce a block on every chain, and let `k` learn from them all; the
+    /// result of that transaction.
+    pub fn deliver_as(
+        &mut self,
+        k: &mut Knowledge,
+        t: Target,
+        key: &SecretKey,
+        msgs: Vec<Message>,
+    ) -> TxResult {
+        let at = self.chain_mut(t).submit(key, msgs);
+        let blocks = self.produce_all();
+        for (bt, c) in &blocks {
+            k.observe(&self.chain(*bt).id(), &c.results);
+        }
+        blocks
+            .iter()
+            .find(|(bt, _)| *bt == t)
+            .map(|(_, c)| c.results.txs[at].clone())
+            .unwrap()
+    }
+
+    /// `amount` of `denom` from user `user` on member `from` to the next user on member `to`, with a deadline
+    /// `timeout_secs` after the destination's next block: the transaction's result and, if it was sent, the
+    /// packet (as its `xchain.send` event carries it).
+    #[allow(clippy::too_many_arguments)]
+    pub fn transfer(
+        &mut self,
+        k: &mut Knowledge,
+        from: usize,
+        user: usize,
+        to: usize,
+        denom: &Denom,
+        amount: u128,
+        timeout_secs: u64,
+    ) -> (TxResult, Option<Packet>) {
+        let key = self.users[user].clone();
+        let receiver = self.users[(user + 1) % self.users.len()].public_key().address();
+        let timeout_time = self.members[to]
+            .chain
+            .next_time()
+            .plus(std::time::Duration::from_secs(timeout_secs));
+        let msg = EndpointMsg::SendTransfer {
+            destination: self.members[to].id(),
+            denom: denom.clone(),
+            amount: Amount(amount),
+            receiver,
+            timeout_height: 0,
+            timeout_time,
+        };
+        let r = self.deliver_as(k, Target::Member(from), &key, vec![msg.into_message()]);
+        let packet = r
+            .events
+            .iter()
+            .find(|e| e.kind == "xchain.send")
+            .and_then(|e| e.attribute("packet"))
+            .map(|hex_packet| Packet::decode(&hex::decode(hex_packet).unwrap()).unwrap());
+        (r, packet)
+    }
+
     /// Execute `msgs` (as [`Alliance::build`] or [`Alliance::forge`] make them) on the target's latest state as
     /// its next block would, without committing: the typed result of the last message, and whether state is as
     /// if the last message had not run.

@@ -1,23 +1,28 @@
 //! The hub side of a split: a member commits a split record by governance; the hub proves that record with the
 //! member's client and registers the child from a child header signed by the validators the record names. And
 //! what must be refused, each without writing anything: a tampered record, a record claimed for another parent, a
-//! header signed by other validators, a certificate for another block, a second registration.
+//! header signed by other validators, a certificate for another block, a second registration. And transfers across
+//! the split: the split waits for the moving coin's packets in flight, and vouchers coming home to the parent
+//! afterwards are routed by the hub to the child, which releases them from the escrow that moved with the coin.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use causeway_chain::exec::lineage::{self, SplitPlan, LINEAGE};
+use causeway_chain::exec::lineage::{self, LineagePlan, SplitPlan, LINEAGE};
 use causeway_chain::exec::TxResult;
-use causeway_chain::genesis::Profile;
+use causeway_chain::genesis::{Genesis, Profile};
+use causeway_chain::ledger::{self, RecordEvidence, RecordKind, SplitFiles};
 use causeway_chain::message::{Denom, GovAction, Message};
 use causeway_chain::testkit::{genesis, TestChain};
-use causeway_chain::xchain::Endpoint;
+use causeway_chain::xchain::types::{member_keys, DenomTrace, Packet};
+use causeway_chain::xchain::{self, Endpoint};
 use causeway_hub::HubMsg;
 use causeway_light_client::{
     Canonical, ChainId, CommitCertificate, Hash, HashAlg, Header, LightClient, SecretKey, Suite, Validator,
     ValidatorSet,
 };
-use causeway_tests::alliance::{pass, Alliance, COIN};
+use causeway_tests::alliance::{pass, Alliance, Job, Knowledge, Target, COIN};
 
 const ALPHA: usize = 0;
+const BETA: usize = 1;
 
 fn relayer() -> SecretKey {
     SecretKey::from_bytes(Suite::Ed25519, &[250; 32]).unwrap()
@@ -157,4 +162,136 @@ fn the_hub_registers_a_split_child_from_the_parents_proven_record() {
 
     // Exactly once.
     refused(&on_hub(&mut a, vec![msg.into_message()]), "already exists");
+}
+
+/// Relay `p` step by step until its source has resolved it.
+fn relay(a: &mut Alliance, k: &mut Knowledge, p: &Packet) {
+    let source = a.member(&p.source).unwrap();
+    for _ in 0..20 {
+        if a.members[source].endpoint_get(&member_keys::commitment(p.sequence)).is_none() {
+            return;
+        }
+        let jobs: Vec<Job> = a
+            .jobs(k)
+            .into_iter()
+            .filter(|j| match j {
+                Job::HubRecv(q)
+                | Job::MemberRecv(q)
+                | Job::HubAck(q, _)
+                | Job::HubTimeout(q)
+                | Job::Resolve(q, _) => q == p,
+                _ => false,
+            })
+            .collect();
+        for job in jobs {
+            let (t, msgs) = a.build(&job);
+            let r = a.deliver_as(k, t, &relayer(), msgs);
+            assert!(r.is_ok(), "{job:?} failed: {:?}", r.failure);
+        }
+    }
+    panic!("packet {}#{} was not resolved", p.source, p.sequence);
+}
+
+#[test]
+fn coin_coming_home_after_a_split_is_routed_to_the_child_that_holds_it() {
+    let mut a = Alliance::new(2, 2);
+    let mut k = Knowledge::default();
+    let coin = Denom::new(COIN).unwrap();
+    let voucher = DenomTrace { home: a.members[ALPHA].id(), base: coin.clone() }.voucher_denom();
+
+    // Alpha's coin goes to beta: 100 delivered, then 50 still in flight when the split is decided.
+    let (_, p1) = a.transfer(&mut k, ALPHA, 0, BETA, &coin, 100, 3_600);
+    relay(&mut a, &mut k, &p1.unwrap());
+    let (_, p2) = a.transfer(&mut k, ALPHA, 0, BETA, &coin, 50, 3_600);
+    let p2 = p2.unwrap();
+
+    let (_, child_keys) = genesis("alpha-coin", 4, Suite::Ed25519, HashAlg::Sha256);
+    let planned = a.members[ALPHA].height() + 3;
+    let plan = SplitPlan {
+        height: planned,
+        namespaces: vec![coin.namespace()],
+        child: ChainId::new("alpha-coin").unwrap(),
+        validators: child_keys.iter().map(|key| Validator { pub_key: key.public_key(), power: 10 }).collect(),
+        profile: Profile::Permissioned,
+    };
+    pass(&mut a.members[ALPHA], vec![GovAction::ScheduleSplit { plan }], 1);
+    a.produce_all();
+    // From the decision on, the coin does not leave alpha any more.
+    let (r, _) = a.transfer(&mut k, ALPHA, 1, BETA, &coin, 5, 3_600);
+    let why = r.failure.expect("a send of a moving asset is refused").to_string();
+    assert!(why.contains("cross-chain sends are closed"), "{why}");
+
+    // The split waits, block by block, while the packet sent with the coin awaits its outcome.
+    let mut postponed = 0;
+    while a.members[ALPHA].height() < planned + 2 {
+        for (t, c) in a.produce_all() {
+            k.observe(&a.chain(t).id(), &c.results);
+            if t == Target::Member(ALPHA) {
+                postponed += c.results.end_events.iter().filter(|e| e.kind == "lineage.postponed").count();
+            }
+        }
+    }
+    assert!(postponed >= 2, "the split was postponed while the packet was in flight ({postponed})");
+    assert!(lineage::split_record(&a.members[ALPHA].view(), planned).unwrap().is_none());
+    relay(&mut a, &mut k, &p2);
+    let height = loop {
+        let Some(LineagePlan::Split(p)) = lineage::plan(&a.members[ALPHA].view()).unwrap() else {
+            panic!("the split plan is still there until it happens")
+        };
+        while a.members[ALPHA].height() < p.height {
+            a.produce_all();
+        }
+        if lineage::plan(&a.members[ALPHA].view()).unwrap().is_none() {
+            break p.height;
+        }
+    };
+    let record = lineage::split_record(&a.members[ALPHA].view(), height).unwrap().expect("the split happened");
+    assert!(height > planned);
+
+    // The child, born from alpha's state at height - 1: it holds the coin, and the escrow backing beta's vouchers.
+    let files = tempfile::tempdir().unwrap();
+    let f = |n: &str| files.path().join(n);
+    let hidden = indicatif::ProgressBar::hidden();
+    let alpha_app = a.members[ALPHA].chain.app();
+    ledger::write_snapshot(alpha_app, height - 1, &f("alpha.snap"), &hidden).unwrap();
+    let evidence = RecordEvidence::collect(alpha_app, RecordKind::Split, height).unwrap();
+    let files_in = SplitFiles { parent_snapshot: &f("alpha.snap"), evidence: &evidence };
+    ledger::split(files_in, a.members[ALPHA].time(), &f("child.json"), &f("child.snap"), &hidden).unwrap();
+    let child_dir = tempfile::tempdir().unwrap();
+    let mut carried = std::fs::File::open(f("child.snap")).unwrap();
+    let mut child = TestChain::open_carried(
+        child_dir.path(),
+        Genesis::load(&f("child.json")).unwrap(),
+        child_keys.clone(),
+        &mut carried,
+        vec![Endpoint::extension()],
+    )
+    .unwrap();
+    child.produce(vec![]).unwrap();
+    assert_eq!(xchain::escrowed(&child.app().store().latest_view(), &a.members[BETA].id(), &coin).unwrap(), 150);
+    let header = child.app().block(1).unwrap().unwrap().header;
+    let commit = child.certify(&header, &child.app().validators_at(1).unwrap()).unwrap();
+    let msg = register(&mut a, &record, header, commit);
+    let r = on_hub(&mut a, vec![msg.into_message()]);
+    assert!(r.is_ok(), "{:?}", r.failure);
+    let c = a.join(child, child_keys, child_dir);
+    a.produce_all();
+
+    // Beta's vouchers go home to alpha; the hub forwards them to the child, which pays out of the moved escrow.
+    // (User 1 received them on beta; they go to user 0.)
+    let receiver = a.users[0].public_key().address();
+    let before = a.members[c].balance(&coin, &receiver);
+    let (r, p3) = a.transfer(&mut k, BETA, 1, ALPHA, &voucher, 30, 3_600);
+    assert!(r.is_ok(), "{:?}", r.failure);
+    let p3 = p3.unwrap();
+    assert_eq!(p3.destination, a.members[ALPHA].id(), "beta addresses its vouchers' home");
+    relay(&mut a, &mut k, &p3);
+    assert_eq!(a.delivered_to(&p3), a.members[c].id(), "the hub routed the packet to the child");
+    assert!(a.members[c].endpoint_get(&member_keys::receipt(&p3.source, p3.sequence)).is_some());
+    assert!(a.members[ALPHA].endpoint_get(&member_keys::receipt(&p3.source, p3.sequence)).is_none());
+    assert_eq!(a.members[c].balance(&coin, &receiver), before + 30);
+    let escrow = xchain::escrowed(&a.members[c].view(), &a.members[BETA].id(), &coin).unwrap();
+    assert_eq!(escrow, 120);
+    assert_eq!(a.members[BETA].supply(&voucher), escrow, "vouchers outstanding = escrow on the chain holding the coin");
+    assert!(causeway_chain::exec::assets::meta(&a.members[ALPHA].view(), &coin).unwrap().is_none());
 }

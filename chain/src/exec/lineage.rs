@@ -17,6 +17,16 @@
 //! scheduled, the chain writes only the data namespaces its plan declared as its own (`ours`), and governance
 //! refuses a plan whose namespaces meet the partner's declared ones, so two merge-outs that agree never clash.
 //!
+//! Cross-chain transfers across a split or merge (with the `xchain` endpoint and the hub's routes): an asset's
+//! escrow lives in the asset's own namespace, so it moves with the asset; a scheduled plan closes cross-chain
+//! sends of what moves (every send, for a merge-out), and the plan's height waits, one block at a time, until no
+//! packet sent with a moving asset awaits its outcome ([`end_block`] postpones it and says so in a
+//! `lineage.postponed` event): a refund never has to be paid by a chain that no longer holds the asset. A split
+//! never moves a voucher namespace, and a merge-out is refused while the chain holds vouchers or has voucher
+//! sends in flight: a voucher's way home is tied to the chain that holds it. The hub routes a packet that brings
+//! an asset home to a chain it has left to the chain that carries the asset now, which releases it from the
+//! escrow that moved with it.
+//!
 //! Keys under `sys/lineage`: `plan` → [`LineagePlan`]; `split` ‖ H (big-endian) → [`SplitRecord`];
 //! `merge_out` → [`MergeOutRecord`]; `departed` → sorted `Vec<Namespace>`.
 
@@ -30,6 +40,7 @@ use super::{
     get_typed, put_typed, sys_namespace, BlockContext, Event, ExecError, Fail, TxContext, TxFailure,
 };
 use crate::genesis::Profile;
+use crate::message::Denom;
 use crate::state::{Overlay, StateRead, StateWrite};
 
 /// The lineage namespace.
@@ -254,6 +265,22 @@ pub fn departed(state: &(impl StateRead + ?Sized)) -> Result<Vec<Namespace>, Exe
     Ok(get_typed(state, &sys_namespace(LINEAGE), DEPARTED)?.unwrap_or_default())
 }
 
+/// Packets sent with one of the plan's moving assets (every asset, for a merge-out) that still await their
+/// outcome: while any does, the plan's height waits.
+fn pending_moves(state: &(impl StateRead + ?Sized), plan: &LineagePlan) -> Result<u64, ExecError> {
+    let err = |e: crate::xchain::Error| corrupt(e);
+    match plan {
+        LineagePlan::MergeOut(_) => crate::xchain::pending_sends_total(state).map_err(err),
+        LineagePlan::Split(p) => {
+            let mut n = 0u64;
+            for denom in p.namespaces.iter().filter_map(Denom::of_namespace) {
+                n = n.saturating_add(crate::xchain::pending_sends(state, &denom).map_err(err)?);
+            }
+            Ok(n)
+        }
+    }
+}
+
 /// The last height this chain may produce, once a merge-out is committed.
 pub fn final_height(state: &(impl StateRead + ?Sized)) -> Result<Option<u64>, ExecError> {
     Ok(merge_out_record(state)?.map(|r| r.final_height))
@@ -291,6 +318,17 @@ pub fn schedule_split(
     if let Some(ns) = plan.namespaces.iter().find(|ns| gone.binary_search(ns).is_ok()) {
         return Err(TxFailure::Rejected(format!("namespace {ns} already left this chain")).into());
     }
+    for denom in plan.namespaces.iter().filter_map(Denom::of_namespace) {
+        if crate::xchain::voucher_trace(state, &denom)
+            .map_err(corrupt)?
+            .is_some()
+        {
+            return Err(TxFailure::Rejected(format!(
+                "{denom} is a voucher of another chain's asset: vouchers do not move (send them home first)"
+            ))
+            .into());
+        }
+    }
     put_typed(
         state,
         &sys_namespace(LINEAGE),
@@ -324,6 +362,20 @@ pub fn schedule_merge_out(
     for (ns, _) in state.namespace_roots()? {
         if is_system(&ns) {
             continue;
+        }
+        if let Some(denom) = Denom::of_namespace(&ns) {
+            let voucher = crate::xchain::voucher_trace(state, &denom)
+                .map_err(corrupt)?
+                .is_some();
+            let held = super::assets::meta(state, &denom)?.is_some_and(|m| m.supply.0 > 0);
+            let in_flight = crate::xchain::pending_sends(state, &denom).map_err(corrupt)? > 0;
+            if voucher && (held || in_flight) {
+                return Err(TxFailure::Rejected(format!(
+                    "vouchers {denom} of another chain's asset are held or in flight here: they cannot merge out \
+                     (send them home first)"
+                ))
+                .into());
+            }
         }
         if plan.theirs.binary_search(&ns).is_ok() {
             return Err(TxFailure::Rejected(format!(
@@ -414,6 +466,33 @@ pub fn end_block<R: StateRead>(
         return Ok(vec![]);
     };
     let ns = sys_namespace(LINEAGE);
+    let next = block.height.saturating_add(1);
+    let due_next = match &due {
+        LineagePlan::Split(p) => p.height == next,
+        LineagePlan::MergeOut(p) => p.final_height == next,
+    };
+    if due_next {
+        let waiting = pending_moves(&*state, &due)?;
+        if waiting > 0 {
+            // Not yet: a packet sent with a moving asset could still need a refund here. Wait one block.
+            let later = next.saturating_add(1);
+            let postponed = match due {
+                LineagePlan::Split(p) => LineagePlan::Split(SplitPlan { height: later, ..p }),
+                LineagePlan::MergeOut(p) => LineagePlan::MergeOut(MergePlan {
+                    final_height: later,
+                    ..p
+                }),
+            };
+            put_typed(state, &ns, PLAN, &postponed).map_err(fatal)?;
+            return Ok(vec![Event::new(
+                "lineage.postponed",
+                &[
+                    ("height", later.to_string()),
+                    ("packets_in_flight", waiting.to_string()),
+                ],
+            )]);
+        }
+    }
     let roots = state.base().namespace_roots()?;
     let put = |state: &mut Overlay<R>, key: &[u8], value: Vec<u8>| state.put(&ns, key, value);
     match due {

@@ -3,9 +3,11 @@
 //! of atomic transactions.
 //!
 //! **Owns**: the `sys/xchain` namespace ([`types::member_keys`]): the hub client, the packet sequence, commitments
-//! of sent packets, receipts of received ones, escrow counters per (counterparty, asset), voucher traces, and leg
-//! states, and records of other members verified through the hub. **Must never**: act on a relayer's word (every remote fact is a membership or non-membership proof
-//! against a consensus state of the hub client); execute a packet twice (the receipt is checked and written in the
+//! of sent packets and how many of each denomination await their outcome, receipts of received ones, voucher
+//! traces, leg states, and records of other members verified through the hub; and, inside each native asset's
+//! namespace, the escrow counter per counterparty (so it moves with the asset). **Must never**: act on a
+//! relayer's word (every remote fact is a membership or non-membership proof against a consensus state of the
+//! hub client); execute a packet twice (the receipt is checked and written in the
 //! same transaction); read a clock (time is the block's); leave half of a failed action in state.
 //!
 //! ## Life of a packet, seen from a member
@@ -13,7 +15,9 @@
 //!   the packet's commitment is stored under its sequence, and a `xchain.send` event carries the packet.
 //! - **Receive** ([`EndpointMsg::RecvPacket`]): the hub's re-commitment for this chain is proven against the hub
 //!   client; the deadline must not have passed at this block; the payload is applied all or nothing; the receipt
-//!   stores the acknowledgement's commitment (success, or the application's error).
+//!   stores the acknowledgement's commitment (success, or the application's error). The hub may route here a
+//!   packet addressed to a chain this one succeeds: an asset coming home whose namespace, escrow included, moved
+//!   here by a split or merge (see `exec::lineage`).
 //! - **Resolve** ([`EndpointMsg::ResolvePacket`]): the hub's recorded outcome (acknowledgement or timeout) is
 //!   proven; the commitment is deleted (so it resolves once); failures are refunded.
 //!
@@ -74,14 +78,6 @@ pub enum Error {
     /// A governance decision that cannot apply.
     #[error("governance: {0}")]
     Governance(String),
-    /// A packet for another chain.
-    #[error("packet for {got}, this chain is {expected}")]
-    WrongDestination {
-        /// This chain.
-        expected: ChainId,
-        /// The packet's destination.
-        got: ChainId,
-    },
     /// A packet from another chain.
     #[error("packet from {got}, expected {expected}")]
     WrongSource {
@@ -548,16 +544,15 @@ fn hub_misbehaviour(
     Ok(vec![Event::new("xchain.hub_client_frozen", &[])])
 }
 
-fn get_u128(state: &(impl StateRead + ?Sized), key: &[u8]) -> Result<u128> {
-    Ok(get_typed::<u128>(state, &namespace(NAMESPACE), key)?.unwrap_or(0))
+fn get_u128(state: &(impl StateRead + ?Sized), ns: &Namespace, key: &[u8]) -> Result<u128> {
+    Ok(get_typed::<u128>(state, ns, key)?.unwrap_or(0))
 }
 
-fn put_u128(state: &mut (impl StateWrite + ?Sized), key: &[u8], value: u128) -> Result<()> {
-    let ns = namespace(NAMESPACE);
+fn put_u128(state: &mut (impl StateWrite + ?Sized), ns: &Namespace, key: &[u8], value: u128) -> Result<()> {
     if value == 0 {
-        state.delete(&ns, key)?;
+        state.delete(ns, key)?;
     } else {
-        put_typed(state, &ns, key, &value)?;
+        put_typed(state, ns, key, &value)?;
     }
     Ok(())
 }
@@ -573,7 +568,67 @@ pub fn voucher_trace(state: &(impl StateRead + ?Sized), denom: &Denom) -> Result
 
 /// Amount of native `denom` escrowed here for vouchers on `chain`.
 pub fn escrowed(state: &(impl StateRead + ?Sized), chain: &ChainId, denom: &Denom) -> Result<u128> {
-    get_u128(state, &member_keys::escrow(chain, denom))
+    get_u128(state, &denom.namespace(), &member_keys::escrow(chain))
+}
+
+/// How many packets this chain sent carrying `denom` still await their outcome.
+pub fn pending_sends(state: &(impl StateRead + ?Sized), denom: &Denom) -> Result<u64> {
+    Ok(get_typed::<u64>(state, &namespace(NAMESPACE), &member_keys::pending(denom))?.unwrap_or(0))
+}
+
+/// How many packets this chain sent, of any denomination, still await their outcome.
+pub fn pending_sends_total(state: &(impl StateRead + ?Sized)) -> Result<u64> {
+    Ok(get_typed::<u64>(state, &namespace(NAMESPACE), member_keys::PENDING_TOTAL)?.unwrap_or(0))
+}
+
+/// Count one more (`up`) or one fewer sent packet of `denom` awaiting its outcome. Lineage reads these counts: a
+/// split does not move an asset, and a merge-out does not end a chain, while a packet could still need a refund.
+fn count_pending(state: &mut dyn StateWrite, denom: &Denom, up: bool) -> Result<()> {
+    let ns = namespace(NAMESPACE);
+    let step = |n: u64| {
+        if up {
+            n.saturating_add(1)
+        } else {
+            n.saturating_sub(1)
+        }
+    };
+    for (key, now) in [
+        (member_keys::pending(denom), pending_sends(state, denom)?),
+        (member_keys::PENDING_TOTAL.to_vec(), pending_sends_total(state)?),
+    ] {
+        match step(now) {
+            0 => state.delete(&ns, &key)?,
+            n => put_typed(state, &ns, &key, &n)?,
+        }
+    }
+    Ok(())
+}
+
+/// The denomination a packet took out of its source's balances: the native asset, or the voucher it burned.
+fn sent_denom(packet: &Packet) -> Denom {
+    match &packet.payload {
+        Payload::Transfer(t) if t.trace.home == packet.source => t.trace.base.clone(),
+        Payload::Transfer(t) => t.trace.voucher_denom(),
+    }
+}
+
+/// Whether this chain's lineage plan closes cross-chain sends of `denom`: a scheduled merge-out closes every
+/// send (the chain must end with nothing in flight), a scheduled split those of the assets that move.
+fn sends_closed(state: &(impl StateRead + ?Sized), denom: &Denom) -> Result<Option<String>> {
+    use crate::exec::lineage::{self, LineagePlan};
+    Ok(match lineage::plan(state)? {
+        Some(LineagePlan::MergeOut(p)) => Some(format!(
+            "this chain merges out into {} at height {}: cross-chain sends are closed",
+            p.merged, p.final_height
+        )),
+        Some(LineagePlan::Split(p)) if p.namespaces.binary_search(&denom.namespace()).is_ok() => {
+            Some(format!(
+                "{denom} moves to {} at height {}: its cross-chain sends are closed",
+                p.child, p.height
+            ))
+        }
+        _ => None,
+    })
 }
 
 /// The authority that issues vouchers (no key controls it).
@@ -589,10 +644,11 @@ fn escrow(
     amount: Amount,
 ) -> Result<()> {
     assets::transfer(state, from, escrow_address(), denom, amount)?;
-    let key = member_keys::escrow(chain, denom);
-    let now = get_u128(state, &key)?;
+    let (ns, key) = (denom.namespace(), member_keys::escrow(chain));
+    let now = get_u128(state, &ns, &key)?;
     put_u128(
         state,
+        &ns,
         &key,
         now.checked_add(amount.0)
             .ok_or(Error::Asset(TxFailure::Overflow))?,
@@ -606,14 +662,14 @@ fn release(
     denom: &Denom,
     amount: Amount,
 ) -> Result<()> {
-    let key = member_keys::escrow(chain, denom);
-    let now = get_u128(state, &key)?;
+    let (ns, key) = (denom.namespace(), member_keys::escrow(chain));
+    let now = get_u128(state, &ns, &key)?;
     let left = now.checked_sub(amount.0).ok_or_else(|| {
         Error::Transfer(format!(
             "only {now} of {denom} escrowed for {chain}, {amount} asked"
         ))
     })?;
-    put_u128(state, &key, left)?;
+    put_u128(state, &ns, &key, left)?;
     assets::transfer(state, escrow_address(), to, denom, amount)?;
     Ok(())
 }
@@ -671,6 +727,9 @@ fn send_transfer(
     if &destination == own {
         return Err(Error::Transfer("destination is this chain".into()));
     }
+    if let Some(why) = sends_closed(state, denom)? {
+        return Err(Error::Transfer(why));
+    }
     let trace = match voucher_trace(state, denom)? {
         Some(trace) => {
             if trace.home != destination {
@@ -706,6 +765,7 @@ fn send_transfer(
     let sequence = next_sequence(state)?;
     let packet = Packet { sequence, ..packet };
     packet.validate()?;
+    count_pending(state, denom, true)?;
     state.put(
         &namespace(NAMESPACE),
         &member_keys::commitment(sequence),
@@ -758,12 +818,9 @@ fn recv_packet(
 ) -> Result<Vec<Event>> {
     packet.validate()?;
     let own = &ctx.block.chain_id;
-    if &packet.destination != own {
-        return Err(Error::WrongDestination {
-            expected: own.clone(),
-            got: packet.destination,
-        });
-    }
+    // The hub's forward commitment under this chain's id (proven below) says the packet is for this chain. Its
+    // destination field names another chain only when the hub routed it here: an asset coming home to a chain
+    // that has since split it off or merged out, which this chain now carries.
     let hub = hub_client(state)?;
     let ns = namespace(NAMESPACE);
     let receipt = member_keys::receipt(&packet.source, packet.sequence);
@@ -781,7 +838,7 @@ fn recv_packet(
     }
     let path = hub_path(hub_keys::forward(own, &packet.source, packet.sequence));
     hub.verify_membership(state, proof_height, &path, &packet.commitment().0, proof)?;
-    let applied = all_or_nothing(state, |s| apply_payload(s, &packet))?;
+    let applied = all_or_nothing(state, |s| apply_payload(s, own, &packet))?;
     let ack = match applied {
         Ok(()) => Ack::Success,
         Err(e) => Ack::Error(e.to_string()),
@@ -797,13 +854,27 @@ fn recv_packet(
     )])
 }
 
-fn apply_payload(state: &mut dyn StateWrite, packet: &Packet) -> Result<()> {
+fn apply_payload(state: &mut dyn StateWrite, own: &ChainId, packet: &Packet) -> Result<()> {
     match &packet.payload {
         Payload::Transfer(t) => {
             if t.trace.home == packet.destination {
-                // Coming home: release what was escrowed for the chain it comes back from.
+                // Coming home: release what was escrowed for the chain it comes back from. Home may be a chain
+                // this one succeeds: the asset's namespace, escrow included, moved here with it.
                 release(state, t.receiver, &packet.source, &t.trace.base, t.amount)
+            } else if &packet.destination != own {
+                Err(Error::Transfer(format!(
+                    "only assets coming home to {} are routed to its successor {own}",
+                    packet.destination
+                )))
             } else if t.trace.home == packet.source {
+                if let Some(crate::exec::lineage::LineagePlan::MergeOut(p)) =
+                    crate::exec::lineage::plan(state)?
+                {
+                    return Err(Error::Transfer(format!(
+                        "this chain merges out into {} at height {}: it takes no new vouchers",
+                        p.merged, p.final_height
+                    )));
+                }
                 mint_voucher(state, &t.trace, t.receiver, t.amount)
             } else {
                 Err(Error::Transfer(format!(
@@ -854,6 +925,7 @@ fn resolve_packet(
     let path = hub_path(hub_keys::outcome(own, packet.sequence));
     hub.verify_membership(state, proof_height, &path, &outcome.commitment().0, proof)?;
     state.delete(&ns, &key)?;
+    count_pending(state, &sent_denom(&packet), false)?;
     if outcome.is_failure() {
         refund(state, &packet)?;
     }

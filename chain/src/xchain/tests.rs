@@ -336,3 +336,103 @@ fn malformed_bodies_are_refused() {
     let r = Endpoint.governance(&mut o, &env.ctx(Address([1; 20])), &[]);
     assert!(matches!(r, Err(Fail::Tx(TxFailure::Rejected(_)))));
 }
+
+#[test]
+fn lineage_plans_close_sends_and_count_what_is_in_flight() {
+    use crate::exec::lineage::{schedule_merge_out, schedule_split, MergePlan, SplitPlan};
+    use crate::genesis::Profile;
+    let env = Env::new(1_001);
+    let user = Address([1; 20]);
+    let cash = Denom::new("cash").unwrap();
+    let state = base(true);
+    let split = SplitPlan {
+        height: 12,
+        namespaces: vec![cash.namespace()],
+        child: chain("alpha-cash"),
+        validators: set().validators().to_vec(),
+        profile: Profile::Permissioned,
+    };
+    let (r, w) = run(&state, |o| {
+        handle(o, &env.ctx(user), transfer("beta", "cash", 5))?;
+        handle(o, &env.ctx(user), transfer("beta", "cash", 7))?;
+        let counted = (pending_sends(o, &cash)?, pending_sends_total(o)?);
+        assets::issue(o, user, user, &Denom::new("gold").unwrap(), Amount(10))?;
+        schedule_split(o, &env.ctx(user), &split)?;
+        let closed = handle(o, &env.ctx(user), transfer("beta", "cash", 1)).unwrap_err();
+        // An asset that stays may still leave.
+        handle(o, &env.ctx(user), transfer("beta", "gold", 1))?;
+        Ok::<_, Error>((counted, closed, pending_sends_total(o)?))
+    });
+    let (counted, closed, total) = r.unwrap();
+    assert_eq!(counted, (2, 2));
+    assert!(
+        closed.to_string().contains("cross-chain sends are closed"),
+        "{closed}"
+    );
+    assert_eq!(total, 3);
+    // The escrow sits in the asset's namespace, so it moves with the asset.
+    let escrow = w.staged(&cash.namespace(), &member_keys::escrow(&chain("beta")));
+    assert_eq!(escrow, Some(&Some(borsh::to_vec(&12u128).unwrap())));
+    assert!(w
+        .staged(&namespace(NAMESPACE), &member_keys::escrow(&chain("beta")))
+        .is_none());
+
+    // A merge-out is refused while the chain holds vouchers; once scheduled, it closes every send and takes no
+    // new vouchers.
+    let merge = |ours: Vec<Namespace>| MergePlan {
+        final_height: 12,
+        merged: chain("merged"),
+        partner: chain("gamma"),
+        ours,
+        theirs: vec![],
+        validators: set().validators().to_vec(),
+        profile: Profile::Permissioned,
+    };
+    let trace = DenomTrace {
+        home: chain("beta"),
+        base: cash.clone(),
+    };
+    let mut held = base(true);
+    let (r, w) = run(&held, |o| mint_voucher(o, &trace, user, Amount(3)));
+    r.unwrap();
+    held.apply(&w);
+    let voucher = trace.voucher_denom();
+    let (r, w) = run(&held, |o| {
+        schedule_merge_out(
+            o,
+            &env.ctx(user),
+            &merge(vec![cash.namespace(), voucher.namespace()]),
+        )
+    });
+    let e = r.unwrap_err();
+    assert!(format!("{e:?}").contains("send them home first"), "{e:?}");
+    assert!(w.is_empty());
+    let (r, _) = run(&state, |o| {
+        schedule_merge_out(o, &env.ctx(user), &merge(vec![cash.namespace()]))?;
+        let closed = handle(o, &env.ctx(user), transfer("beta", "cash", 1)).unwrap_err();
+        let incoming = Packet {
+            source: chain("beta"),
+            destination: chain("alpha"),
+            sequence: 1,
+            timeout_height: 0,
+            timeout_time: Time::from_secs(2_000),
+            payload: Payload::Transfer(TransferData {
+                trace: DenomTrace {
+                    home: chain("beta"),
+                    base: cash.clone(),
+                },
+                amount: Amount(1),
+                sender: user,
+                receiver: user,
+            }),
+        };
+        let refused = apply_payload(o, &chain("alpha"), &incoming).unwrap_err();
+        Ok::<_, Error>((closed, refused))
+    });
+    let (closed, refused) = r.unwrap();
+    assert!(
+        closed.to_string().contains("cross-chain sends are closed"),
+        "{closed}"
+    );
+    assert!(refused.to_string().contains("takes no new vouchers"), "{refused}");
+}

@@ -313,12 +313,22 @@ pub mod member_keys {
         k
     }
 
-    /// Amount of a native `denom` escrowed for vouchers on `chain` (u128).
-    pub fn escrow(chain: &ChainId, denom: &Denom) -> Vec<u8> {
-        let mut k = with_chain(b'e', chain);
+    /// Amount of a native asset escrowed for vouchers on `chain` (u128). The key lives in the asset's own
+    /// namespace (`asset:<denom>`, beside its balances), not in `sys/xchain`: when a split or merge moves the
+    /// asset, the escrow that backs its vouchers elsewhere moves with it.
+    pub fn escrow(chain: &ChainId) -> Vec<u8> {
+        with_chain(b'e', chain)
+    }
+
+    /// How many sent packets carrying `denom` (native or voucher) still await their outcome (u64).
+    pub fn pending(denom: &Denom) -> Vec<u8> {
+        let mut k = vec![b'o'];
         k.extend_from_slice(denom.as_str().as_bytes());
         k
     }
+
+    /// How many sent packets, of any denomination, still await their outcome (u64).
+    pub const PENDING_TOTAL: &[u8] = b"pending_total";
 
     /// The trace of a voucher denomination.
     pub fn trace(voucher: &Denom) -> Vec<u8> {
@@ -422,6 +432,14 @@ pub mod hub_keys {
     /// forwarded to it any more, and its client accepts no header past its final height.
     pub fn retired(chain: &ChainId) -> Vec<u8> {
         with_chain(b'x', chain)
+    }
+
+    /// Where packets addressed to `chain` for its former namespace `namespace` go now (the [`ChainId`] of the
+    /// split child or merged chain that carries it), written when the hub registers that successor.
+    pub fn route(chain: &ChainId, namespace: &Namespace) -> Vec<u8> {
+        let mut k = with_chain(b'g', chain);
+        k.extend_from_slice(namespace.as_str().as_bytes());
+        k
     }
 }
 

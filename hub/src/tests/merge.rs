@@ -51,8 +51,13 @@ struct Setup {
 
 /// The hub with alpha and beta admitted and their clients brought to `FINAL - 1` and `FINAL`.
 fn setup() -> Setup {
-    let alpha = parent("alpha", "beta", "merged", "org/a", 1);
-    let beta = parent("beta", "alpha", "merged", "org/b", 2);
+    setup_bringing("org/a", "org/b")
+}
+
+/// [`setup`] with alpha and beta bringing namespaces `a` and `b`.
+fn setup_bringing(a: &str, b: &str) -> Setup {
+    let alpha = parent("alpha", "beta", "merged", a, 1);
+    let beta = parent("beta", "alpha", "merged", b, 2);
     let now = alpha
         .chain
         .now_after(FINAL + 2)
@@ -275,4 +280,58 @@ fn packets_for_a_retired_chain_are_answered_or_timed_out_at_its_final_height() {
         .unwrap()
         .unwrap();
     assert_eq!(outcome, Outcome::TimedOut.commitment().0.to_vec());
+}
+
+/// A transfer of `base` (issued on `home`) from `source` to `destination`.
+fn transfer(source: &str, destination: &str, home: &str, base: &str) -> Packet {
+    Packet {
+        source: chain(source),
+        destination: chain(destination),
+        sequence: 1,
+        timeout_height: 0,
+        timeout_time: Time::from_secs(4_000_000_000),
+        payload: Payload::Transfer(TransferData {
+            trace: DenomTrace {
+                home: chain(home),
+                base: Denom::new(base).unwrap(),
+            },
+            amount: Amount(5),
+            sender: Address([1; 20]),
+            receiver: Address([2; 20]),
+        }),
+    }
+}
+
+#[test]
+fn assets_coming_home_to_a_retired_parent_are_routed_to_the_merged_chain() {
+    let s = setup_bringing("asset:gold", "org/b");
+    let before = transfer("gamma", "alpha", "alpha", "gold");
+    assert_eq!(
+        delivery_chain(&s.hub, &before).unwrap(),
+        chain("alpha"),
+        "no route before the merge"
+    );
+    let (r, w) = run_at(&s.hub, s.now, |st, ctx| handle(st, ctx, register(&s)));
+    r.unwrap();
+    let mut hub = s.hub.clone();
+    hub.apply(&w);
+    // Gold coming home to alpha goes to the merged chain, which holds alpha's gold and its escrow now.
+    assert_eq!(delivery_chain(&hub, &before).unwrap(), chain("merged"));
+    // Not routed: gamma's own asset going to alpha (it would mint vouchers on a chain that has stopped), an asset
+    // alpha did not bring, and beta's data namespace (no asset, no packets).
+    for p in [
+        transfer("gamma", "alpha", "gamma", "gold"),
+        transfer("gamma", "alpha", "alpha", "silver"),
+        transfer("gamma", "beta", "beta", "b"),
+    ] {
+        assert_eq!(delivery_chain(&hub, &p).unwrap(), p.destination, "{p:?}");
+    }
+    // Routes chain: if the merged chain later gave gold to another chain, gold coming home to alpha goes there.
+    let (r, w) = run_at(&hub, s.now, |st, _| {
+        let gold = Denom::new("gold").unwrap().namespace();
+        add_routes(st, &chain("merged"), [&gold].into_iter(), &chain("later"))
+    });
+    r.unwrap();
+    hub.apply(&w);
+    assert_eq!(delivery_chain(&hub, &before).unwrap(), chain("later"));
 }

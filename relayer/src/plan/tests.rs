@@ -44,7 +44,21 @@ fn send(p: &Packet) -> Event {
 }
 
 fn forward(p: &Packet) -> Event {
-    ev("hub.forward", &[("packet", hex::encode(p.encode()))])
+    forward_to(p, &p.destination)
+}
+
+fn forward_to(p: &Packet, to: &ChainId) -> Event {
+    ev(
+        "hub.forward",
+        &[
+            ("destination", to.to_string()),
+            ("packet", hex::encode(p.encode())),
+        ],
+    )
+}
+
+fn beta() -> Arc<ChainId> {
+    Arc::new(id("beta"))
 }
 
 fn recv(p: &Packet, ack: &Ack) -> Event {
@@ -97,12 +111,12 @@ fn a_packet_moves_through_every_step_and_is_then_forgotten() {
     k.observe(&id("hub"), &[forward(&p)]).unwrap();
     assert_eq!(
         k.due(&tips(1), &all()),
-        vec![Job::MemberRecv(Arc::new(p.clone()))]
+        vec![Job::MemberRecv(Arc::new(p.clone()), beta())]
     );
     k.observe(&id("beta"), &[recv(&p, &Ack::Success)]).unwrap();
     assert_eq!(
         k.due(&tips(1), &all()),
-        vec![Job::HubAck(Arc::new(p.clone()), Ack::Success)]
+        vec![Job::HubAck(Arc::new(p.clone()), Ack::Success, beta())]
     );
     let o = Outcome::Acknowledged(Ack::Success);
     k.observe(&id("hub"), &[outcome(&p, &o)]).unwrap();
@@ -130,7 +144,7 @@ fn learning_chains_out_of_order_gives_the_same_plan() {
     k.observe(&id("alpha"), &[send(&p)]).unwrap();
     assert_eq!(
         k.due(&tips(1), &all()),
-        vec![Job::HubAck(Arc::new(p), Ack::Success)]
+        vec![Job::HubAck(Arc::new(p), Ack::Success, beta())]
     );
 }
 
@@ -142,9 +156,54 @@ fn a_packet_past_its_deadline_at_the_destination_is_timed_out_not_delivered() {
     k.observe(&id("hub"), &[forward(&p)]).unwrap();
     assert_eq!(
         k.due(&tips(9), &all()),
-        vec![Job::MemberRecv(Arc::new(p.clone()))]
+        vec![Job::MemberRecv(Arc::new(p.clone()), beta())]
     );
-    assert_eq!(k.due(&tips(10), &all()), vec![Job::HubTimeout(Arc::new(p))]);
+    assert_eq!(
+        k.due(&tips(10), &all()),
+        vec![Job::HubTimeout(Arc::new(p), beta())]
+    );
+}
+
+#[test]
+fn a_packet_the_hub_routed_to_a_successor_is_delivered_and_proven_there() {
+    // alpha's gold left alpha for "gamma" by a split: the hub forwards gold coming home to alpha to gamma.
+    let mut p = packet(4, 10);
+    (p.source, p.destination) = (id("beta"), id("alpha"));
+    let gamma = Arc::new(id("gamma"));
+    let every: BTreeSet<ChainId> = [id("hub"), id("alpha"), id("beta"), id("gamma")]
+        .into_iter()
+        .collect();
+    let mut k = Knowledge::new(id("hub"));
+    k.observe(&id("beta"), &[send(&p)]).unwrap();
+    k.observe(&id("hub"), &[forward_to(&p, &gamma)]).unwrap();
+    assert_eq!(
+        k.due(&tips(9), &every),
+        vec![Job::MemberRecv(Arc::new(p.clone()), gamma.clone())]
+    );
+    assert_eq!(
+        Job::MemberRecv(Arc::new(p.clone()), gamma.clone()).target(&id("hub")),
+        &*gamma
+    );
+    // The deadline is judged on gamma's chain, where the hub judges the timeout.
+    let mut gamma_late = tips(9);
+    gamma_late.insert(
+        id("gamma"),
+        Tip {
+            height: 10,
+            time: Time(0),
+        },
+    );
+    assert_eq!(
+        k.due(&gamma_late, &every),
+        vec![Job::HubTimeout(Arc::new(p.clone()), gamma.clone())]
+    );
+    k.observe(&gamma, &[recv(&p, &Ack::Success)]).unwrap();
+    let ack = Job::HubAck(Arc::new(p.clone()), Ack::Success, gamma.clone());
+    assert_eq!(k.due(&tips(9), &every), vec![ack.clone()]);
+    assert_eq!(ack.proven_chain(&id("hub")), Some(&*gamma));
+    // A relayer that does not serve gamma leaves the delivery to others.
+    let not_gamma: BTreeSet<ChainId> = [id("hub"), id("alpha"), id("beta")].into_iter().collect();
+    assert!(k.due(&tips(9), &not_gamma).is_empty());
 }
 
 #[test]
@@ -310,7 +369,7 @@ fn older_events_read_after_the_resolution_do_not_bring_a_packet_back() {
         .unwrap();
     assert_eq!(
         k.due(&tips(1), &all()),
-        vec![Job::HubAck(Arc::new(q.clone()), Ack::Success)]
+        vec![Job::HubAck(Arc::new(q.clone()), Ack::Success, beta())]
     );
     assert_eq!(k.packets_in_flight(), 1);
     // Resolutions out of order are remembered compactly.
@@ -329,9 +388,9 @@ fn job_keys_tell_steps_and_subjects_apart_and_ignore_the_rest() {
     let r = record();
     let jobs = vec![
         Job::HubRecv(Arc::new(p.clone())),
-        Job::MemberRecv(Arc::new(p.clone())),
-        Job::HubAck(Arc::new(p.clone()), Ack::Success),
-        Job::HubTimeout(Arc::new(p.clone())),
+        Job::MemberRecv(Arc::new(p.clone()), beta()),
+        Job::HubAck(Arc::new(p.clone()), Ack::Success, beta()),
+        Job::HubTimeout(Arc::new(p.clone()), beta()),
         Job::Resolve(Arc::new(p.clone()), o.clone()),
         Job::HubRecv(Arc::new(q.clone())),
         Job::Resolve(Arc::new(q.clone()), o),
@@ -356,8 +415,8 @@ fn job_keys_tell_steps_and_subjects_apart_and_ignore_the_rest() {
         Job::HubRecv(Arc::new(later)).key()
     );
     assert_eq!(
-        Job::HubAck(Arc::new(p.clone()), Ack::Success).key(),
-        Job::HubAck(Arc::new(p), Ack::Error("x".into())).key()
+        Job::HubAck(Arc::new(p.clone()), Ack::Success, beta()).key(),
+        Job::HubAck(Arc::new(p), Ack::Error("x".into()), beta()).key()
     );
     assert_eq!(
         Job::Verify(r.clone(), Bytes(vec![1])).key(),

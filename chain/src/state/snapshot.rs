@@ -349,7 +349,8 @@ fn apply_chunk(
         set.push((kh, Some(value)));
     }
     let reader = NamespaceReader::new(store.db(), ns);
-    let (new_root, update) = match alg {
+    // Puts only: one version.
+    let (new_root, update, _) = match alg {
         HashAlg::Sha256 => update_tree::<sha2::Sha256>(&reader, set, version)?,
         HashAlg::Sm3 => update_tree::<sm3::Sm3>(&reader, set, version)?,
     };

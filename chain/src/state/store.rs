@@ -20,9 +20,10 @@
 //! metadata records every namespace's (root, version) so any retained height can be read and proven.
 //!
 //! Speed (see BENCHMARKS.md, "State"): a block's puts go through `jmt`'s batch insertion, which builds and hashes
-//! each touched tree node once per block instead of once per key; the internal nodes near the roots of the latest
-//! trees are kept in memory ([`NodeCache`]), filled only from committed batches, so a cache can never hold a node
-//! that is not on disk.
+//! each touched tree node once per block instead of once per key (deletions, which `jmt` only applies key by key,
+//! follow as the namespace's next version: a block writes one or two versions of a namespace); the internal
+//! nodes near the roots of the latest trees are kept in memory ([`NodeCache`]), filled only from committed
+//! batches, so a cache can never hold a node that is not on disk.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -295,22 +296,83 @@ fn cacheable(node_key: &NodeKey) -> bool {
     node_key.nibble_path().num_nibbles() <= NODE_CACHE_MAX_DEPTH
 }
 
-/// Apply one block's writes to one namespace tree at `version`. Puts only (the common case) go through `jmt`'s
-/// batch insertion, which hashes every touched node once; a set with deletions goes key by key. Both give the
-/// same tree (a test checks it).
+/// Apply one block's writes to one namespace tree from version `first` on; returns the root, the update and the
+/// last version written (`first`, or `first + 1` for a set with both puts and deletions).
+///
+/// Puts go through `jmt`'s batch insertion, which hashes every touched node once per block; `jmt` only deletes key
+/// by key (each deletion rehashes its whole path), so deletions are applied after the puts as the next version,
+/// reading the puts' nodes from memory. The tree is the same as one key-by-key update of the whole set (a property
+/// test checks it): its shape and hashes depend on the keys and values only, not on node versions. The nodes the
+/// deletions replace were never on disk: they are dropped from the update instead of being written as stale.
 pub(crate) fn update_tree<H: SimpleHasher>(
     reader: &NamespaceReader<'_>,
     set: Vec<(KeyHash, Option<Vec<u8>>)>,
-    version: Version,
-) -> Result<(RootHash, TreeUpdateBatch), StateError> {
-    let tree = JellyfishMerkleTree::<_, H>::new(reader);
-    if set.is_empty() || set.iter().any(|(_, v)| v.is_none()) {
-        return tree.put_value_set(set, version).map_err(tree_err);
+    first: Version,
+) -> Result<(RootHash, TreeUpdateBatch, Version), StateError> {
+    let (puts, deletes): (Vec<_>, Vec<_>) = set.into_iter().partition(|(_, v)| v.is_some());
+    let puts: Vec<(KeyHash, Vec<u8>)> = puts.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+    if puts.is_empty() {
+        let (root, update) = JellyfishMerkleTree::<_, H>::new(reader).put_value_set(deletes, first).map_err(tree_err)?;
+        return Ok((root, update, first));
     }
-    let puts: Vec<(KeyHash, Vec<u8>)> = set.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
-    let (roots, update) = tree.batch_put_value_sets(vec![puts], None, version).map_err(tree_err)?;
+    let (roots, update) =
+        JellyfishMerkleTree::<_, H>::new(reader).batch_put_value_sets(vec![puts], None, first).map_err(tree_err)?;
     let root = roots.first().copied().ok_or_else(|| StateError::Tree("batch update returned no root".into()))?;
-    Ok((root, update))
+    if deletes.is_empty() {
+        return Ok((root, update, first));
+    }
+    let second = first + 1;
+    let layered = Layered { base: reader, batch: &update };
+    let (root, after) = JellyfishMerkleTree::<_, H>::new(&layered).put_value_set(deletes, second).map_err(tree_err)?;
+    Ok((root, merge_updates(update, after, first), second))
+}
+
+/// The tree as a batch of `jmt` left it in memory, over what is on disk.
+struct Layered<'a, 'r> {
+    base: &'a NamespaceReader<'r>,
+    batch: &'a TreeUpdateBatch,
+}
+
+impl TreeReader for Layered<'_, '_> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        match self.batch.node_batch.get_node(node_key) {
+            Some(node) => Ok(Some(node.clone())),
+            None => self.base.get_node_option(node_key),
+        }
+    }
+
+    fn get_value_option(&self, max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        let mut in_batch = self.batch.node_batch.values().range(..=(max_version, key_hash)).rev();
+        if let Some((_, value)) = in_batch.find(|((_, k), _)| *k == key_hash) {
+            return Ok(value.clone());
+        }
+        self.base.get_value_option(max_version, key_hash)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        self.base.get_rightmost_leaf()
+    }
+}
+
+/// One update out of two consecutive ones: every node either wrote, minus the nodes of the first (`first`'s
+/// version) that the second made stale; stale entries for nodes that were on disk before.
+fn merge_updates(a: TreeUpdateBatch, b: TreeUpdateBatch, first: Version) -> TreeUpdateBatch {
+    let replaced: std::collections::BTreeSet<&NodeKey> = b
+        .stale_node_index_batch
+        .iter()
+        .map(|i| &i.node_key)
+        .filter(|k| k.version() == first && a.node_batch.get_node(k).is_some())
+        .collect();
+    let mut nodes: std::collections::BTreeMap<NodeKey, Node> =
+        a.node_batch.nodes().iter().filter(|(k, _)| !replaced.contains(k)).map(|(k, n)| (k.clone(), n.clone())).collect();
+    nodes.extend(b.node_batch.nodes().iter().map(|(k, n)| (k.clone(), n.clone())));
+    let mut values = a.node_batch.values().clone();
+    values.extend(b.node_batch.values().iter().map(|(k, v)| (*k, v.clone())));
+    let mut stale = a.stale_node_index_batch.clone();
+    stale.extend(b.stale_node_index_batch.iter().filter(|i| !replaced.contains(&i.node_key)).cloned());
+    let mut node_stats = a.node_stats.clone();
+    node_stats.extend(b.node_stats.iter().cloned());
+    TreeUpdateBatch { node_batch: jmt::storage::NodeBatch::new(nodes, values), stale_node_index_batch: stale, node_stats }
 }
 
 fn alg_tag(alg: HashAlg) -> u8 {
@@ -680,7 +742,7 @@ impl Store {
                 set.push((kh, value.clone()));
             }
             let reader = NamespaceReader::cached(&self.db, namespace, &self.cache);
-            let (root, update) = match alg {
+            let (root, update, version) = match alg {
                 HashAlg::Sha256 => update_tree::<sha2::Sha256>(&reader, set, version)?,
                 HashAlg::Sm3 => update_tree::<sm3::Sm3>(&reader, set, version)?,
             };
@@ -1032,6 +1094,49 @@ mod tests {
                 }
                 store.apply(prepared).expect("apply");
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        /// A block with puts and deletions (puts in one batch, then the deletions as the next version, see
+        /// `update_tree`) builds the tree one key-by-key update of the whole set builds, and stays readable and
+        /// provable after pruning.
+        #[test]
+        fn puts_then_deletions_match_one_key_by_key_update(
+            blocks in prop::collection::vec(
+                prop::collection::vec((0u8..16, prop::option::of(any::<u8>())), 1..24),
+                1..6,
+            ),
+        ) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut store = Store::open(dir.path(), opts(HashAlg::Sha256, Some(2))).expect("open");
+            let namespace = ns("ns0");
+            let mut model = Model::new();
+            let mut heights = Vec::new();
+            for (i, changes) in blocks.iter().enumerate() {
+                let mut ws = WriteSet::new();
+                for (k, v) in changes {
+                    ws.put(namespace.clone(), vec![*k], v.map(|b| vec![b; 3])).expect("put");
+                }
+                let first = store.latest.as_ref().and_then(|m| m.entry(&namespace)).map_or(0, |e| e.version + 1);
+                let set: Vec<_> = ws
+                    .namespaces()
+                    .flat_map(|(_, c)| c.iter())
+                    .map(|(k, v)| (proof::key_hash(HashAlg::Sha256, k), v.clone()))
+                    .collect();
+                let reader = NamespaceReader::new(&store.db, &namespace);
+                let (expected, _) =
+                    JellyfishMerkleTree::<_, sha2::Sha256>::new(&reader).put_value_set(set, first).expect("key by key");
+                let prepared = store.prepare(i as u64 + 1, &ws).expect("prepare");
+                let entry = prepared.meta.entry(&namespace).expect("written namespace");
+                prop_assert_eq!(entry.root, Hash(expected.0));
+                store.apply(prepared).expect("apply");
+                apply(&mut model, &ws);
+                heights.push((i as u64 + 1, model.clone()));
+            }
+            let kept: Vec<_> = heights.into_iter().filter(|(h, _)| *h >= store.oldest_retained()).collect();
+            check_all_proofs(&store, &kept);
         }
     }
 

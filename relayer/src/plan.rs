@@ -496,22 +496,21 @@ impl Knowledge {
             if !serves(&p.source) {
                 continue;
             }
-            let to = || t.to.clone().unwrap_or_else(|| Arc::new(p.destination.clone()));
-            match (&t.outcome, &t.ack, t.at_hub) {
-                (Some(o), _, _) => jobs.push(Job::Resolve(p.clone(), o.clone())),
-                (None, Some(ack), true) if serves(t.to.as_deref().unwrap_or(&p.destination)) => {
-                    jobs.push(Job::HubAck(p.clone(), ack.clone(), to()))
+            // `to` is known once the hub forwarded the packet (`at_hub` without an outcome means exactly that).
+            match (&t.outcome, &t.ack, t.at_hub, &t.to) {
+                (Some(o), ..) => jobs.push(Job::Resolve(p.clone(), o.clone())),
+                (None, Some(ack), true, Some(to)) if serves(to) => {
+                    jobs.push(Job::HubAck(p.clone(), ack.clone(), to.clone()))
                 }
-                (None, None, true) if serves(t.to.as_deref().unwrap_or(&p.destination)) => {
-                    let to = to();
-                    let tip = tips.get(&*to).copied().unwrap_or_default();
+                (None, None, true, Some(to)) if serves(to) => {
+                    let tip = tips.get(&**to).copied().unwrap_or_default();
                     if p.expired_at(tip.height, tip.time) {
-                        jobs.push(Job::HubTimeout(p.clone(), to));
+                        jobs.push(Job::HubTimeout(p.clone(), to.clone()));
                     } else {
-                        jobs.push(Job::MemberRecv(p.clone(), to));
+                        jobs.push(Job::MemberRecv(p.clone(), to.clone()));
                     }
                 }
-                (None, _, false) => jobs.push(Job::HubRecv(p.clone())),
+                (None, _, false, _) => jobs.push(Job::HubRecv(p.clone())),
                 _ => {}
             }
         }

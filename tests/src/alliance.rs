@@ -540,7 +540,7 @@ impl Alliance {
             match causeway_hub::packet_record(&hub, src, *seq).unwrap() {
                 None => jobs.push(Job::HubRecv(p.clone())),
                 Some(r) if !r.resolved => {
-                    let dst = &self.members[self.member_of(&self.delivered_to(p))];
+                    let dst = &self.members[self.member_of(&r.destination)];
                     match dst.endpoint_get(&member_keys::receipt(src, *seq)) {
                         Some(_) => {
                             if let Some(ack) = k.acks.get(&(src.clone(), *seq)) {
@@ -617,9 +617,10 @@ impl Alliance {
                 (Target::Hub, msgs)
             }
             Job::MemberRecv(p) => {
-                let i = self.member_of(&self.delivered_to(p));
+                let to = self.delivered_to(p);
+                let i = self.member_of(&to);
                 let (mut msgs, h) = self.update_on_member(i);
-                let key = hub_keys::forward(&self.delivered_to(p), &p.source, p.sequence);
+                let key = hub_keys::forward(&to, &p.source, p.sequence);
                 let (_, proof) = self.hub.prove(h, HUB_NAMESPACE, &key);
                 msgs.push(
                     EndpointMsg::RecvPacket {
@@ -787,9 +788,10 @@ impl Alliance {
             Job::MemberRecv(p) => {
                 // Either a changed packet, or a timeout claimed on the hub before the deadline.
                 if rng.gen_bool(0.5) {
-                    let i = self.member_of(&self.delivered_to(p));
+                    let to = self.delivered_to(p);
+                    let i = self.member_of(&to);
                     let (_, h) = self.update_on_member(i);
-                    let key = hub_keys::forward(&self.delivered_to(p), &p.source, p.sequence);
+                    let key = hub_keys::forward(&to, &p.source, p.sequence);
                     let (_, proof) = self.hub.prove(h, HUB_NAMESPACE, &key);
                     EndpointMsg::RecvPacket {
                         packet: inflate(p),

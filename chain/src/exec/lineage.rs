@@ -268,13 +268,12 @@ pub fn departed(state: &(impl StateRead + ?Sized)) -> Result<Vec<Namespace>, Exe
 /// Packets sent with one of the plan's moving assets (every asset, for a merge-out) that still await their
 /// outcome: while any does, the plan's height waits.
 fn pending_moves(state: &(impl StateRead + ?Sized), plan: &LineagePlan) -> Result<u64, ExecError> {
-    let err = |e: crate::xchain::Error| corrupt(e);
     match plan {
-        LineagePlan::MergeOut(_) => crate::xchain::pending_sends_total(state).map_err(err),
+        LineagePlan::MergeOut(_) => crate::xchain::pending_sends_total(state).map_err(corrupt),
         LineagePlan::Split(p) => {
             let mut n = 0u64;
             for denom in p.namespaces.iter().filter_map(Denom::of_namespace) {
-                n = n.saturating_add(crate::xchain::pending_sends(state, &denom).map_err(err)?);
+                n = n.saturating_add(crate::xchain::pending_sends(state, &denom).map_err(corrupt)?);
             }
             Ok(n)
         }

@@ -355,24 +355,24 @@ impl TreeReader for Layered<'_, '_> {
 }
 
 /// One update out of two consecutive ones: every node either wrote, minus the nodes of the first (`first`'s
-/// version) that the second made stale; stale entries for nodes that were on disk before.
-fn merge_updates(a: TreeUpdateBatch, b: TreeUpdateBatch, first: Version) -> TreeUpdateBatch {
-    let replaced: std::collections::BTreeSet<&NodeKey> = b
+/// version) that the second made stale; stale entries for nodes that were on disk before. The second update's
+/// parts are moved, not copied: node keys and value keys of the two never meet (they carry their version).
+fn merge_updates(a: TreeUpdateBatch, mut b: TreeUpdateBatch, first: Version) -> TreeUpdateBatch {
+    let replaced: std::collections::BTreeSet<NodeKey> = b
         .stale_node_index_batch
         .iter()
-        .map(|i| &i.node_key)
-        .filter(|k| k.version() == first && a.node_batch.get_node(k).is_some())
+        .filter(|i| i.node_key.version() == first && a.node_batch.get_node(&i.node_key).is_some())
+        .map(|i| i.node_key.clone())
         .collect();
-    let mut nodes: std::collections::BTreeMap<NodeKey, Node> =
-        a.node_batch.nodes().iter().filter(|(k, _)| !replaced.contains(k)).map(|(k, n)| (k.clone(), n.clone())).collect();
-    nodes.extend(b.node_batch.nodes().iter().map(|(k, n)| (k.clone(), n.clone())));
-    let mut values = a.node_batch.values().clone();
-    values.extend(b.node_batch.values().iter().map(|(k, v)| (*k, v.clone())));
-    let mut stale = a.stale_node_index_batch.clone();
-    stale.extend(b.stale_node_index_batch.iter().filter(|i| !replaced.contains(&i.node_key)).cloned());
-    let mut node_stats = a.node_stats.clone();
-    node_stats.extend(b.node_stats.iter().cloned());
-    TreeUpdateBatch { node_batch: jmt::storage::NodeBatch::new(nodes, values), stale_node_index_batch: stale, node_stats }
+    b.stale_node_index_batch.retain(|i| !replaced.contains(&i.node_key));
+    b.stale_node_index_batch.extend(a.stale_node_index_batch);
+    b.node_batch.extend(
+        a.node_batch.nodes().iter().filter(|(k, _)| !replaced.contains(k)).map(|(k, n)| (k.clone(), n.clone())),
+        a.node_batch.values().iter().map(|(k, v)| (*k, v.clone())),
+    );
+    let mut node_stats = a.node_stats;
+    node_stats.extend(b.node_stats);
+    TreeUpdateBatch { node_batch: b.node_batch, stale_node_index_batch: b.stale_node_index_batch, node_stats }
 }
 
 fn alg_tag(alg: HashAlg) -> u8 {
